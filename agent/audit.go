@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package agent
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+)
+
+// AuditRecord is one entry of the audit trail: who changed privacy and how,
+// what was refused and why, faults. The agent fills Kind..Reason; the loop
+// stamps ID, Time and Node.
+type AuditRecord struct {
+	ID      string    `json:"id"`
+	Time    time.Time `json:"time"`
+	Node    string    `json:"node"`
+	Kind    string    `json:"kind"` // privacy, refusal, fault, view
+	Source  Source    `json:"source,omitempty"`
+	Actor   string    `json:"actor,omitempty"`
+	Privacy string    `json:"privacy,omitempty"` // requested mode: on/off
+	Reason  string    `json:"reason,omitempty"`
+}
+
+// Auditor stores audit records durably. Append returns only once the record
+// is recorded (e.g. fsynced); an error means it is not.
+type Auditor interface {
+	Append(AuditRecord) error
+}
+
+// NewAuditID returns a random 128-bit id so that a hub can drop duplicates.
+func NewAuditID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics instead)
+	return hex.EncodeToString(b[:])
+}
+
+// FileAuditor appends JSON lines to a file and fsyncs each one.
+type FileAuditor struct {
+	mu sync.Mutex // guards f
+	f  *os.File
+}
+
+// OpenFileAuditor opens (creating) an append-only audit file.
+func OpenFileAuditor(path string) (*FileAuditor, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return &FileAuditor{f: f}, nil
+}
+
+// Append writes rec and fsyncs.
+func (a *FileAuditor) Append(rec AuditRecord) error {
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if _, err := a.f.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	if err := a.f.Sync(); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+// Close closes the file.
+func (a *FileAuditor) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.f.Close()
+}

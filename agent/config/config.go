@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package config reads camnode's configuration file (TOML). Load decodes
+// strictly (an unknown key is an error, so a typo never silently falls back
+// to a default) and Validate reports every problem at once, each naming its
+// key.
+//
+// Nothing in this file can allow capture in a forbidden zone: the zone rule
+// is compiled into the agent and has no key here.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/camnode/camnode/capture"
+	"github.com/camnode/camnode/gpio"
+)
+
+// MaxSize bounds the configuration file.
+const MaxSize = 256 << 10
+
+// Config is the whole configuration file.
+type Config struct {
+	Node    Node        `toml:"node"`
+	Camera  Camera      `toml:"camera"`
+	GPIO    GPIO        `toml:"gpio"`
+	Capture CaptureTime `toml:"capture"`
+	Audio   Audio       `toml:"audio"`
+	Log     Log         `toml:"log"`
+}
+
+// Node says where the node's files are.
+type Node struct {
+	// IdentityFile is the signed identity written at provisioning.
+	IdentityFile string `toml:"identity_file"`
+	// InstallerKeysFile pins the installer public keys that may sign it.
+	InstallerKeysFile string `toml:"installer_keys_file"`
+	// StateDir holds the persisted privacy mode and the audit log.
+	StateDir string `toml:"state_dir"`
+	// ControlSocket is the technicians' local control socket (mode 0660).
+	ControlSocket string `toml:"control_socket"`
+	// ControlGroup, if set, owns the control socket.
+	ControlGroup string `toml:"control_group"`
+}
+
+// Camera selects and configures the capture source.
+type Camera struct {
+	// Source is "v4l2" or "synthetic".
+	Source string `toml:"source"`
+	// Device is the V4L2 device path (prefer /dev/v4l/by-id/...).
+	Device string `toml:"device"`
+	Width  int    `toml:"width"`
+	Height int    `toml:"height"`
+	FPS    int    `toml:"fps"`
+	// Formats is the preference list of pixel formats for V4L2, and the
+	// single format of the synthetic source (I420 or YUYV).
+	Formats []string `toml:"formats"`
+}
+
+// GPIO wires the LED, shutter and button.
+type GPIO struct {
+	// Simulate uses in-memory pins instead of hardware (demo, tests).
+	Simulate bool `toml:"simulate"`
+	gpio.Config
+	// ShutterConfirmTimeout is how long the shutter sensor may take to
+	// confirm open before the node returns to privacy with a fault.
+	ShutterConfirmTimeout Duration `toml:"shutter_confirm_timeout"`
+}
+
+// CaptureTime bounds the capture life cycle.
+type CaptureTime struct {
+	StopTimeout Duration `toml:"stop_timeout"`
+	RetryMin    Duration `toml:"retry_min"`
+	RetryMax    Duration `toml:"retry_max"`
+}
+
+// Audio configures the audio guard.
+type Audio struct {
+	// PollInterval is how often /dev/snd and /proc/asound are checked.
+	PollInterval Duration `toml:"poll_interval"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// Duration is a time.Duration written as "2s" or "500ms".
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration like \"2s\" or \"500ms\"", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText formats the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Default returns the configuration used for keys that are not set.
+func Default() Config {
+	return Config{
+		Node: Node{
+			IdentityFile:      "/boot/firmware/camnode/identity.json",
+			InstallerKeysFile: "/etc/camnode/installer-keys.pub",
+			StateDir:          "/var/lib/camnode",
+			ControlSocket:     "/run/camnode/control.sock",
+		},
+		Camera: Camera{Source: "v4l2", Device: "/dev/video0", Width: 640, Height: 480, FPS: 25,
+			Formats: []string{"H264", "MJPEG", "YUYV", "NV12"}},
+		GPIO: GPIO{ShutterConfirmTimeout: Duration(2 * time.Second)},
+		Capture: CaptureTime{StopTimeout: Duration(3 * time.Second),
+			RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(30 * time.Second)},
+		Audio: Audio{PollInterval: Duration(time.Second)},
+		Log:   Log{Level: "info", Format: "text"},
+	}
+}
+
+// Load reads, decodes and validates a configuration file. Keys not in the
+// file keep their defaults.
+func Load(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if st.Size() > MaxSize {
+		return Config{}, fmt.Errorf("config: %s: larger than %d bytes", path, MaxSize)
+	}
+	data := make([]byte, st.Size())
+	if _, err := f.Read(data); err != nil && st.Size() > 0 {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes and validates configuration text.
+func Parse(data []byte) (Config, error) {
+	c := Default()
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return Config{}, fmt.Errorf("line %d: %s", perr.Position.Line, perr.Message)
+		}
+		return Config{}, err
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return Config{}, fmt.Errorf("unknown key(s): %s", strings.Join(keys, ", "))
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate reports every problem, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	abs := func(key, p string, required bool) {
+		switch {
+		case p == "" && required:
+			bad(key, "required")
+		case p != "" && !filepath.IsAbs(p):
+			bad(key, "%q must be an absolute path", p)
+		}
+	}
+	abs("node.identity_file", c.Node.IdentityFile, true)
+	abs("node.installer_keys_file", c.Node.InstallerKeysFile, true)
+	abs("node.state_dir", c.Node.StateDir, true)
+	abs("node.control_socket", c.Node.ControlSocket, true)
+	if n := len(c.Node.ControlSocket); n > 100 {
+		bad("node.control_socket", "path is %d bytes; unix sockets allow about 100", n)
+	}
+
+	switch c.Camera.Source {
+	case "v4l2":
+		abs("camera.device", c.Camera.Device, true)
+	case "synthetic":
+	default:
+		bad("camera.source", "%q must be \"v4l2\" or \"synthetic\"", c.Camera.Source)
+	}
+	if c.Camera.Width < 16 || c.Camera.Width > 4096 || c.Camera.Width%2 != 0 {
+		bad("camera.width", "%d must be even and between 16 and 4096", c.Camera.Width)
+	}
+	if c.Camera.Height < 16 || c.Camera.Height > 4096 || c.Camera.Height%2 != 0 {
+		bad("camera.height", "%d must be even and between 16 and 4096", c.Camera.Height)
+	}
+	if c.Camera.FPS < 1 || c.Camera.FPS > 120 {
+		bad("camera.fps", "%d must be between 1 and 120", c.Camera.FPS)
+	}
+	if len(c.Camera.Formats) == 0 {
+		bad("camera.formats", "needs at least one format")
+	}
+	known := []string{string(capture.H264), string(capture.MJPEG), string(capture.YUYV), string(capture.NV12), string(capture.I420)}
+	for i, f := range c.Camera.Formats {
+		if !slices.Contains(known, f) {
+			bad(fmt.Sprintf("camera.formats[%d]", i), "%q is not one of %s", f, strings.Join(known, ", "))
+		}
+	}
+	if c.Camera.Source == "synthetic" && len(c.Camera.Formats) > 0 {
+		if f := c.Camera.Formats[0]; f != string(capture.I420) && f != string(capture.YUYV) {
+			bad("camera.formats", "the synthetic source makes I420 or YUYV, not %q", f)
+		}
+	}
+
+	if !c.GPIO.Simulate {
+		if err := c.GPIO.Config.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	positive := func(key string, d Duration, lo, hi time.Duration) {
+		if time.Duration(d) < lo || time.Duration(d) > hi {
+			bad(key, "%v must be between %v and %v", time.Duration(d), lo, hi)
+		}
+	}
+	positive("gpio.shutter_confirm_timeout", c.GPIO.ShutterConfirmTimeout, 50*time.Millisecond, time.Minute)
+	positive("capture.stop_timeout", c.Capture.StopTimeout, 100*time.Millisecond, time.Minute)
+	positive("capture.retry_min", c.Capture.RetryMin, 10*time.Millisecond, time.Minute)
+	positive("capture.retry_max", c.Capture.RetryMax, 10*time.Millisecond, 30*time.Minute)
+	if c.Capture.RetryMax < c.Capture.RetryMin {
+		bad("capture.retry_max", "%v is below capture.retry_min %v", time.Duration(c.Capture.RetryMax), time.Duration(c.Capture.RetryMin))
+	}
+	positive("audio.poll_interval", c.Audio.PollInterval, 100*time.Millisecond, 2*time.Second)
+
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q must be debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q must be text or json", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
