@@ -263,3 +263,6 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package capture
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"testing/synctest"
+	"time"
+)
+
+// Real /proc/asound/cards contents, from a Debian 6.1 kernel with snd-dummy
+// loaded (card 0) and with no sound card.
+const (
+	cardsDummy = " 0 [Dummy          ]: Dummy - Dummy\n                      Dummy 1\n"
+	cardsNone  = "--- no soundcards ---\n"
+)
+
+func TestScanAudio(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fs   fstest.MapFS
+		want string // substring; "" means no device
+	}{
+		{"no ALSA at all", fstest.MapFS{}, ""},
+		{"no soundcards", fstest.MapFS{"proc/asound/cards": {Data: []byte(cardsNone)}}, ""},
+		{"snd-dummy card", fstest.MapFS{"proc/asound/cards": {Data: []byte(cardsDummy)}}, "card 0 Dummy (Dummy - Dummy)"},
+		{"capture PCM without cards file", fstest.MapFS{"dev/snd/pcmC1D0c": {}}, "capture PCM /dev/snd/pcmC1D0c"},
+		{"playback PCM only is not capture", fstest.MapFS{"dev/snd/pcmC0D0p": {}, "dev/snd/controlC0": {}}, ""},
+		{"unreadable cards file fails closed", fstest.MapFS{"proc/asound/cards": {Mode: 0o755 | 1<<31}}, "audio state unknown"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ScanAudio(tc.fs)
+			if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+				t.Fatalf("ScanAudio = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestAudioGuardWatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fsys := fstest.MapFS{"proc/asound/cards": {Data: []byte(cardsNone)}}
+		ctx, cancel := context.WithCancel(t.Context())
+		ch := AudioGuard{Root: fsys, Interval: time.Second}.Watch(ctx)
+		if v := <-ch; v != "" {
+			t.Fatalf("first verdict %q, want none", v)
+		}
+		fsys["dev/snd/pcmC0D0c"] = &fstest.MapFile{}
+		time.Sleep(1500 * time.Millisecond)
+		if v := <-ch; !strings.Contains(v, "pcmC0D0c") {
+			t.Fatalf("after a microphone appeared: %q", v)
+		}
+		delete(fsys, "dev/snd/pcmC0D0c")
+		time.Sleep(time.Second)
+		if v := <-ch; v != "" {
+			t.Fatalf("after it went: %q", v)
+		}
+		cancel()
+		if _, ok := <-ch; ok {
+			t.Fatal("channel not closed after cancel")
+		}
+	})
+}

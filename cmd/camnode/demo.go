@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/agent/config"
+	"github.com/camnode/camnode/firmware"
+	"github.com/camnode/camnode/gpio/gpiotest"
+)
+
+// simulatedHardware returns in-memory GPIO: an LED, a shutter whose sensor
+// follows the drive after 200 ms (like a real solenoid with a reed switch),
+// and a button.
+func simulatedHardware(log *gpiotest.Log) hardware {
+	led := &gpiotest.LED{Log: log}
+	sh := &gpiotest.Shutter{Log: log, Feedback: true, AutoFeedback: true, FeedbackDelay: 200 * time.Millisecond}
+	return hardware{led: led, shutter: sh, button: &gpiotest.Button{},
+		halt: func() error { return errorsJoin(sh.Drive(false), led.Set(false)) }}
+}
+
+// cmdDemo runs a complete node with a synthetic camera and simulated GPIO in
+// a temporary directory: no hardware, no setup.
+func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	zone := fs.String("zone", "reception", "zone class to provision the demo node into (try consulting)")
+	room := fs.String("room", "Front desk", "room label")
+	size := fs.String("size", "640x480", "synthetic picture size")
+	fps := fs.Int("fps", 30, "synthetic frame rate")
+	privacy := fs.String("privacy", "off", "privacy mode on first boot: on or off")
+	verbose := fs.Bool("v", false, "log every agent transition")
+	if err := fs.Parse(args); err != nil {
+		return exitError{code: 2}
+	}
+	var w, h int
+	if _, err := fmt.Sscanf(*size, "%dx%d", &w, &h); err != nil {
+		return exitError{code: 2, msg: fmt.Sprintf("demo: -size %q: want WIDTHxHEIGHT", *size)}
+	}
+
+	dir, err := os.MkdirTemp("", "camnode-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfg, err := provisionDemo(dir, firmware.Identity{
+		NodeID: "demo-node", Site: "Demo Practice", Room: *room, ZoneClass: *zone,
+		InitialPrivacy: *privacy, Installer: "camnode demo", IssuedAt: time.Now().UTC(),
+	})
+	if err != nil {
+		return err
+	}
+	cfg.Camera = config.Camera{Source: "synthetic", Width: w, Height: h, FPS: *fps, Formats: []string{"I420"}}
+	cfg.GPIO.Simulate = true
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	hw := simulatedHardware(nil)
+	btn := hw.button.(*gpiotest.Button)
+
+	fmt.Fprintf(stdout, "camnode demo: node %q in %q (zone %s), state in %s\n", "demo-node", *room, *zone, dir)
+	fmt.Fprintf(stdout, "  toggle privacy:  type p + Enter (the privacy button), or in another shell:\n")
+	fmt.Fprintf(stdout, "                   camnode privacy -socket %s on|off|status\n", cfg.Node.ControlSocket)
+	fmt.Fprintf(stdout, "  quit:            q + Enter or Ctrl-C\n\n")
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go readKeys(stdin, btn, cancel)
+	return runNode(ctx, cfg, hw, nodeOptions{ready: func(a *agent.Agent) {
+		go showStatus(ctx, a, stdout)
+	}}, log)
+}
+
+// provisionDemo does what an installer does, in dir: an installer key, the
+// pinned key file and a signed identity.
+func provisionDemo(dir string, id firmware.Identity) (config.Config, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return config.Config{}, err
+	}
+	signed, err := firmware.SignIdentity(id, priv)
+	if err != nil {
+		return config.Config{}, err
+	}
+	cfg := config.Default()
+	cfg.Node = config.Node{
+		IdentityFile:      filepath.Join(dir, "identity.json"),
+		InstallerKeysFile: filepath.Join(dir, "installer-keys.pub"),
+		StateDir:          filepath.Join(dir, "state"),
+		ControlSocket:     filepath.Join(dir, "control.sock"),
+	}
+	if err := os.WriteFile(cfg.Node.IdentityFile, signed, 0o644); err != nil {
+		return cfg, err
+	}
+	if err := os.WriteFile(cfg.Node.InstallerKeysFile, []byte(firmware.FormatKey(pub, "demo installer")), 0o644); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// readKeys turns "p" lines into button presses and "q" into quit.
+func readKeys(r io.Reader, btn *gpiotest.Button, quit func()) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		switch strings.TrimSpace(sc.Text()) {
+		case "p", "P":
+			btn.Press()
+		case "q", "Q":
+			quit()
+			return
+		}
+	}
+}
+
+// showStatus prints one line per status change: what a person standing in
+// front of the node would see (LED, shutter) and what the agent says.
+func showStatus(ctx context.Context, a *agent.Agent, w io.Writer) {
+	ch, cancel := a.Subscribe()
+	defer cancel()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	var last string
+	var st agent.Status
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case st = <-ch:
+		case <-tick.C:
+			st = a.Status()
+		}
+		if line := statusLine(st); line != last || st.Recording {
+			if line != last {
+				fmt.Fprintf(w, "%s  %s\n", time.Now().Format("15:04:05.000"), line)
+			}
+			last = line
+		}
+	}
+}
+
+func statusLine(st agent.Status) string {
+	led := "LED ○ off"
+	if st.LED {
+		led = "LED ● REC"
+	}
+	mode := "privacy OFF"
+	if st.Privacy {
+		mode = "privacy ON "
+	}
+	s := fmt.Sprintf("%s | %s | shutter %-7s | camera %-9s", mode, led, st.Shutter, st.Capture)
+	if st.Recording {
+		s += " | " + st.Format
+	}
+	if !st.CaptureAllowed {
+		s += " | LOCKED: " + st.ZoneReason
+	}
+	if f := st.FaultList(); len(f) > 0 {
+		s += " | faults: " + strings.Join(f, "; ")
+	}
+	return s
+}

@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Command camnode is the agent that runs on each camera node, and the
+// technician's local tool to talk to it.
+//
+//	camnode run [-config FILE]          run the agent (systemd starts this)
+//	camnode demo                        synthetic camera, simulated GPIO, zero setup
+//	camnode privacy on|off|status       switch privacy through the local socket
+//	camnode check-config FILE           validate a configuration file
+//	camnode version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			if ee.msg != "" {
+				fmt.Fprintln(os.Stderr, ee.msg)
+			}
+			os.Exit(ee.code)
+		}
+		fmt.Fprintln(os.Stderr, "camnode:", err)
+		os.Exit(1)
+	}
+}
+
+// exitError carries a specific exit code (e.g. 3 for a refusal).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+
+const usage = `usage:
+  camnode run [-config FILE]        run the agent
+  camnode demo [flags]              run a self-contained demo node
+  camnode privacy on|off|status     switch privacy on the running agent
+  camnode check-config FILE         validate a configuration file
+  camnode version                   print the version
+`
+
+// run is the whole CLI; main only maps its error to an exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError{code: 2}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(ctx, rest, stderr)
+	case "demo":
+		return cmdDemo(ctx, rest, stdin, stdout, stderr)
+	case "privacy":
+		return cmdPrivacy(ctx, rest, stdout, stderr)
+	case "check-config":
+		return cmdCheckConfig(rest, stdout)
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "camnode", version)
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(stderr, "camnode: unknown command %q\n%s", cmd, usage)
+	return exitError{code: 2}
+}
