@@ -47,8 +47,14 @@ type command struct {
 	run     func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error
 }
 
-// commands is filled by the files that implement them.
-var commands = map[string]command{}
+// commands lists the subcommands; each is implemented in its own file.
+var commands = map[string]command{
+	"keygen":    {"make an installer or hub Ed25519 key pair", cmdKeygen},
+	"provision": {"write identity, keys and config into a Raspberry Pi OS image", cmdProvision},
+	"watch":     {"live table of nodes from their MQTT status", cmdWatch},
+	"privacy":   {"switch a node's privacy: camctl privacy NODE on|off", cmdPrivacy},
+	"audit":     {"print a node's audit trail from MQTT", cmdAudit},
+}
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: camctl COMMAND [flags]")
