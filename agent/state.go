@@ -130,6 +130,10 @@ type State struct {
 	// shutter close) failed, so the output may still be on or open; it is
 	// retried on TimerOutputs.
 	LEDUnsure, ShutterUnsure bool
+	// SavePending means privacy was switched on and the mode and its audit
+	// record are still to be written, once the camera has stopped.
+	SavePending bool
+	SaveRec     AuditRecord
 	Format                   capture.Format
 	Faults                   [numFaults]string
 	Waiting                  []Waiter // requests waiting for the node to settle
@@ -413,8 +417,20 @@ func step(s State, ev Event, tm Timing) (State, []Action) {
 				acts = append(acts, ActGate{Open: false})
 			}
 		}
-		acts = append(acts, ActPersist{Private: on},
-			ActAudit{AuditRecord{Kind: "privacy", Source: e.Source, Actor: e.Actor, Privacy: mode}})
+		record := []Action{ActPersist{Private: on},
+			ActAudit{AuditRecord{Kind: "privacy", Source: e.Source, Actor: e.Actor, Privacy: mode}}}
+		if on {
+			// Entering privacy: stopping the camera, closing the shutter
+			// and switching the LED off must not wait for fsyncs, so the
+			// record is written once the camera stopped (see reconcile),
+			// and before the request is answered.
+			s.SavePending = true
+			s.SaveRec = record[1].(ActAudit).Rec
+		} else {
+			// Leaving privacy: the mode is saved before the shutter opens;
+			// if saving fails, the unsafe ActPersist aborts the rest.
+			acts = append(acts, record...)
+		}
 		if e.ID != 0 {
 			s.Waiting = appendWaiter(s.Waiting, Waiter{ID: e.ID, Private: on})
 		}
@@ -652,6 +668,13 @@ func (s State) reconcile(acts []Action, tm Timing) (State, []Action) {
 			s.Gate = true
 			acts = append(acts, ActGate{Open: true, Gen: s.Gen})
 		}
+	}
+	if s.SavePending && (s.Cap == CapOff || s.StopOverdue || s.Target()) {
+		s.SavePending = false
+		if !s.Target() {
+			acts = append(acts, ActPersist{Private: true})
+		}
+		acts = append(acts, ActAudit{s.SaveRec})
 	}
 	return s.answer(acts)
 }

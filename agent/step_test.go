@@ -189,7 +189,7 @@ var stepCases = []struct {
 		name: "privacy on while live: gate first, then stop, LED stays on",
 		from: stLive, ev: EvPrivacy{ID: 2, On: true, Source: SourceButton},
 		check: want(func(s State) bool { return !s.Gate && s.Cap == CapStopping && s.LED && !s.Viewing }),
-		acts: []Action{ActGate{Open: false}, ActPersist{Private: true}, ActStopCapture{Gen: 1},
+		acts: []Action{ActGate{Open: false}, ActStopCapture{Gen: 1},
 			ActTimer{Kind: TimerStop, Gen: 1, After: 3 * time.Second}, ActPublish{}},
 	},
 	{

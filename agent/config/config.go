@@ -12,8 +12,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -35,7 +37,37 @@ type Config struct {
 	Capture CaptureTime `toml:"capture"`
 	Audio   Audio       `toml:"audio"`
 	Log     Log         `toml:"log"`
+	MQTT    MQTT        `toml:"mqtt"`
 }
+
+// MQTT configures the link to the hub's broker. It is optional: with no
+// brokers the node runs without MQTT.
+type MQTT struct {
+	// Brokers are tried in order: "ssl://host:8883" (TLS) or, only with
+	// Insecure, "tcp://host:1883".
+	Brokers []string `toml:"brokers"`
+	// CAFile verifies the broker; CertFile and KeyFile are this node's
+	// client certificate (its CN must be the node id, see
+	// firmware/mosquitto/acl.template).
+	CAFile   string `toml:"ca_file"`
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// Insecure allows plaintext tcp:// brokers with no client certificate.
+	// Logged at Warn on every connect. Never for a real deployment.
+	Insecure bool `toml:"insecure"`
+	// Keepalive is the MQTT keepalive (at most 10s, so the hub sees a dead
+	// node within about 1.5x of it).
+	Keepalive Duration `toml:"keepalive"`
+	// ClientID defaults to the node id.
+	ClientID string `toml:"client_id"`
+	// HADiscovery announces Home Assistant MQTT discovery entities.
+	HADiscovery bool `toml:"ha_discovery"`
+	// TopicPrefix is the first topic level ("camnode/<node>/...").
+	TopicPrefix string `toml:"topic_prefix"`
+}
+
+// Enabled reports whether MQTT is configured.
+func (m MQTT) Enabled() bool { return len(m.Brokers) > 0 }
 
 // Node says where the node's files are.
 type Node struct {
@@ -126,6 +158,7 @@ func Default() Config {
 			RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(30 * time.Second)},
 		Audio: Audio{PollInterval: Duration(time.Second)},
 		Log:   Log{Level: "info", Format: "text"},
+		MQTT:  MQTT{Keepalive: Duration(10 * time.Second), HADiscovery: true, TopicPrefix: "camnode"},
 	}
 }
 
@@ -261,7 +294,62 @@ func (c Config) Validate() error {
 	default:
 		bad("log.format", "%q must be text or json", c.Log.Format)
 	}
+	errs = append(errs, c.MQTT.validate()...)
 	return errors.Join(errs...)
+}
+
+var topicLevelRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func (m MQTT) validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("mqtt.%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if !m.Enabled() {
+		return nil
+	}
+	tls := false
+	for i, b := range m.Brokers {
+		key := fmt.Sprintf("brokers[%d]", i)
+		u, err := url.Parse(b)
+		if err != nil || u.Host == "" || u.Hostname() == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" {
+			bad(key, "%q must look like ssl://host:8883", b)
+			continue
+		}
+		switch u.Scheme {
+		case "ssl", "tls", "mqtts":
+			tls = true
+		case "tcp", "mqtt":
+			if !m.Insecure {
+				bad(key, "%q is plaintext; use ssl:// or set mqtt.insecure = true (never in production)", b)
+			}
+		default:
+			bad(key, "%q: scheme must be ssl:// (or tcp:// with mqtt.insecure)", b)
+		}
+	}
+	abs := func(key, p string) {
+		switch {
+		case p == "":
+			bad(key, "required for ssl:// brokers")
+		case !filepath.IsAbs(p):
+			bad(key, "%q must be an absolute path", p)
+		}
+	}
+	if tls || !m.Insecure {
+		abs("ca_file", m.CAFile)
+		abs("cert_file", m.CertFile)
+		abs("key_file", m.KeyFile)
+	}
+	if d := m.Keepalive.D(); d < time.Second || d > 10*time.Second || d%time.Second != 0 {
+		bad("keepalive", "%v must be whole seconds between 1s and 10s", d)
+	}
+	if m.ClientID != "" && (len(m.ClientID) > 64 || strings.ContainsAny(m.ClientID, "+#/ \t\n")) {
+		bad("client_id", "%q must be at most 64 characters with no spaces, '/', '+' or '#'", m.ClientID)
+	}
+	if !topicLevelRe.MatchString(m.TopicPrefix) {
+		bad("topic_prefix", "%q must be one topic level of [a-z0-9_-]", m.TopicPrefix)
+	}
+	return errs
 }
 
 // D returns the value as a time.Duration.

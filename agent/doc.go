@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package agent is the brain of a camnode camera node: it owns privacy mode,
+// the zone lock, the shutter, the recording LED, the frame gate and the
+// capture session, and keeps the safety invariants true by construction.
+//
+// # Shape
+//
+// All decisions are made by one pure function, step(State, Event) (State,
+// []Action), in state.go. It reads no clock, does no I/O and starts no
+// goroutine. One goroutine (Agent.Run, loop.go) owns the State, turns
+// device inputs, requests and timers into events, calls step and executes
+// the returned actions in order. Requests that need an answer (privacy
+// on/off from the button, the local socket or the hub) carry a reply
+// channel and are answered when the node has settled.
+//
+// The zero State is the safe state: privacy on, zone not verified, capture
+// off, shutter closed, LED off, frame gate closed.
+//
+// # Inputs and outputs
+//
+// Inputs are "facts": the requested mode (Viewing), the zone verdict, the
+// audio guard's verdict, the shutter sensor, the capture session's life
+// cycle and shutdown. The camera runs only when
+//
+//	Viewing && ZoneOK && no audio device && !Shutdown
+//
+// and reconcile moves the outputs one safe increment at a time towards
+// that target:
+//
+//	leaving privacy:   save mode -> shutter open -> [sensor confirms open,
+//	                   or fault + back to privacy after ShutterConfirm]
+//	                   -> LED on -> Stream (STREAMON) -> gate open
+//	entering privacy:  gate closed (consumers cut) -> capture cancelled ->
+//	                   [STREAMOFF: Stream returned] -> shutter closed ->
+//	                   LED off -> mode saved + audited -> request answered
+//
+// # Invariants (checked after every step in tests and fuzzing)
+//
+//   - The LED is commanded on whenever capture is not off; it goes off only
+//     after Stream returned (STREAMOFF). A start is always preceded by a
+//     successful LED write in the same action list: a failed LED write
+//     aborts the rest of the list, so the camera is never started without
+//     the indicator.
+//   - The gate is open only when the target holds, the LED is on, the
+//     shutter is open and the stream has started. Closing it is the first
+//     action of any step that leaves that condition, and it waits for an
+//     in-flight frame and cuts every consumer before returning, so no frame
+//     leaves the node after a privacy request has entered the loop.
+//   - Without a verified identity in an allowed zone, Viewing is always
+//     false: no event can start the camera. The zone rule (zone.go) is
+//     compiled in.
+//   - Failed unsafe writes (LED on, shutter open, saving "privacy off")
+//     return the node to privacy with a fault; failed safe writes (LED
+//     off, shutter close) are retried on a timer and once more at exit.
+//
+// Capture loss schedules a retry with a doubling, capped delay; the LED is
+// off while waiting. An audio device stops capture until it is gone but does
+// not change the requested mode. Shutdown stops capture without changing the
+// persisted mode, and Run always leaves the shutter closed and the LED off.
+package agent

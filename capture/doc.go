@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package capture defines how camnode gets pictures from a camera and
+// provides a synthetic camera for tests and demos.
+//
+// # Sources, sinks and frames
+//
+// A Source is a camera. Source.Stream opens the device, starts streaming
+// and pushes what it captures into a Sink until its context is done or the
+// device fails; it returns only once streaming has stopped and the device
+// is closed, so that callers can switch the recording LED off when it
+// returns. It returns nil when the context ended the stream and an error
+// wrapping ErrLost when the device went away; callers retry with backoff.
+//
+// The Sink is called from the streaming goroutine, one call at a time:
+// Sink.Started exactly once per Stream, with the Format the device really
+// delivers, before any frame, then Sink.Frame for each frame. Sinks must
+// not block for long.
+//
+// A Frame and its Data belong to the source and are valid only during the
+// Sink.Frame call that delivers them: sources reuse a fixed pool of buffers
+// and allocate nothing per frame, so a sink that needs the bytes later must
+// copy them.
+//
+// # Synthetic source
+//
+// Synthetic (NewSynthetic) renders a moving test pattern in I420 or YUYV at
+// a configured size and rate, paced by a time.Ticker so that tests under
+// testing/synctest run in fake time. It offers fault injection
+// (Synthetic.FailAfter) and lifecycle hooks (OnStreamOn, OnStreamOff,
+// Opens) for tests of the agent. The capturetest package has a recording
+// Sink.
+//
+// # Stamps
+//
+// Every synthetic frame at least StampWidth x StampHeight (320x96) pixels
+// carries a stamp: a band of 20 x 6 blocks of 16x16 pixels at the top-left
+// of the luma plane, black for 0 and white for 1, holding a 16-bit start
+// marker, the 32-bit frame counter, the capture time in Unix microseconds
+// (64 bits) and a CRC-8, most significant bit first, row by row. Blocks
+// follow the 16x16 macroblock grid and are sampled at their centre, so the
+// stamp survives H.264 or VP8 at modest bitrates and lets a viewer measure
+// end-to-end latency and dropped frames. Stamp paints one into any I420,
+// NV12 or YUYV frame; ReadStamp and ReadFrameStamp read it back. The exact
+// layout is documented in stamp.go.
+//
+// # Cameras
+//
+// A V4L2 source will live in a file built with "linux && cgo", with a stub
+// returning ErrUnsupported elsewhere, so that the package still builds with
+// CGO_ENABLED=0.
+package capture
