@@ -77,3 +77,17 @@ func (a *FileAuditor) Close() error {
 	defer a.mu.Unlock()
 	return a.f.Close()
 }
+
+// Record writes an audit record from outside the owner loop (for example a
+// live-view session that ended). It stamps ID, Time and Node and returns
+// once the auditor has recorded it. Safe from any goroutine.
+func (a *Agent) Record(rec AuditRecord) error {
+	rec.ID = NewAuditID()
+	rec.Time = a.now()
+	rec.Node = a.cfg.Identity.NodeID
+	a.log.Info("audit", "kind", rec.Kind, "source", rec.Source, "actor", rec.Actor, "reason", rec.Reason)
+	if a.deps.Audit == nil {
+		return nil
+	}
+	return a.deps.Audit.Append(rec)
+}

@@ -181,14 +181,7 @@ func (a *Agent) exec(act Action) error {
 	case ActPersist:
 		return SaveMode(a.cfg.StatePath, x.Private)
 	case ActAudit:
-		rec := x.Rec
-		rec.ID = NewAuditID()
-		rec.Time = a.now()
-		rec.Node = a.cfg.Identity.NodeID
-		a.log.Info("audit", "kind", rec.Kind, "source", rec.Source, "actor", rec.Actor, "privacy", rec.Privacy, "reason", rec.Reason)
-		if a.deps.Audit != nil {
-			return a.deps.Audit.Append(rec)
-		}
+		return a.Record(x.Rec)
 	case ActReply:
 		if ch, ok := a.replies[x.ID]; ok {
 			delete(a.replies, x.ID)

@@ -27,12 +27,17 @@ type Status struct {
 	FPS       float64           `json:"fps,omitempty"`
 	Audio     string            `json:"audio"` // "absent" or the device found
 	Faults    map[string]string `json:"faults"`
-	Frames    uint64            `json:"frames"` // frames that passed the gate since start
+	Frames    uint64            `json:"frames"`  // frames that passed the gate since start
+	Viewers   int               `json:"viewers"` // live-view sessions open now
 
 	Version string    `json:"version"`
 	Since   time.Time `json:"since"` // agent start
 	Time    time.Time `json:"time"`  // when this snapshot was taken
 }
+
+// ViewerCounter is implemented by frame sinks that serve viewers (live
+// view), so that the status can report how many are watching.
+type ViewerCounter interface{ Viewers() int }
 
 // FaultList returns the faults sorted by kind name, as "kind: detail".
 func (s Status) FaultList() []string {
@@ -83,6 +88,11 @@ func (a *Agent) snapshot() Status {
 		Version:        a.cfg.Version,
 		Since:          a.start,
 		Time:           a.now(),
+	}
+	for _, sink := range a.deps.Sinks {
+		if vc, ok := sink.(ViewerCounter); ok {
+			st.Viewers += vc.Viewers()
+		}
 	}
 	if s.HasSensor {
 		open := s.SensorOpen
