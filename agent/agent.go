@@ -176,6 +176,15 @@ func (a *Agent) TogglePrivacy(ctx context.Context, src Source, actor string) (St
 	return a.Status(), err
 }
 
+// Ping returns once the owner loop has handled a request: it proves the
+// loop is alive (the service watchdog is fed from it).
+func (a *Agent) Ping(ctx context.Context) error { return a.call(ctx, evPing{}) }
+
+// evPing is answered by the loop itself; step never sees it.
+type evPing struct{}
+
+func (evPing) event() {}
+
 func (a *Agent) call(ctx context.Context, ev Event) error {
 	r := request{ev: ev, reply: make(chan error, 1)}
 	select {

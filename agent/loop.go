@@ -62,6 +62,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		case ev := <-a.events:
 			a.apply(ev)
 		case r := <-a.reqs:
+			if _, ok := r.ev.(evPing); ok {
+				r.reply <- nil
+				continue
+			}
 			a.nextID++
 			id := a.nextID
 			a.replies[id] = r.reply

@@ -134,9 +134,9 @@ type State struct {
 	// record are still to be written, once the camera has stopped.
 	SavePending bool
 	SaveRec     AuditRecord
-	Format                   capture.Format
-	Faults                   [numFaults]string
-	Waiting                  []Waiter // requests waiting for the node to settle
+	Format      capture.Format
+	Faults      [numFaults]string
+	Waiting     []Waiter // requests waiting for the node to settle
 }
 
 // Waiter is a request that is answered when the node settles in the mode it
@@ -539,7 +539,7 @@ func step(s State, ev Event, tm Timing) (State, []Action) {
 	if s.Faults != prevFaults || s.Viewing != prevView || s.ZoneOK != prevZone || len(acts) > 0 {
 		acts = append(acts, ActPublish{})
 	}
-	return s, dedupPublish(acts)
+	return s, finish(acts)
 }
 
 // refusal returns why the camera may not be switched on now, or "".
@@ -721,6 +721,22 @@ func (s State) firstFault() string {
 func appendWaiter(ws []Waiter, w Waiter) []Waiter {
 	out := make([]Waiter, 0, len(ws)+1)
 	return append(append(out, ws...), w)
+}
+
+// finish keeps only the last ActPublish and moves the replies after it, so
+// that whoever is answered already sees the status the step produced.
+func finish(acts []Action) []Action {
+	acts = dedupPublish(acts)
+	var replies []Action
+	out := acts[:0:0]
+	for _, a := range acts {
+		if _, ok := a.(ActReply); ok {
+			replies = append(replies, a)
+			continue
+		}
+		out = append(out, a)
+	}
+	return append(out, replies...)
 }
 
 // dedupPublish keeps only the last ActPublish.

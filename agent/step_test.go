@@ -193,11 +193,11 @@ var stepCases = []struct {
 			ActTimer{Kind: TimerStop, Gen: 1, After: 3 * time.Second}, ActPublish{}},
 	},
 	{
-		name:  "STREAMOFF after privacy: shutter closed, then LED off",
-		from:  State{ZoneOK: true, Shutter: ShutterOpen, LED: true, Cap: CapStopping, Gen: 1, Waiting: []Waiter{{ID: 2, Private: true}}},
+		name:  "STREAMOFF after privacy: shutter closed, LED off, mode saved, then answered",
+		from:  State{ZoneOK: true, Shutter: ShutterOpen, LED: true, Cap: CapStopping, Gen: 1, Waiting: []Waiter{{ID: 2, Private: true}}, SavePending: true},
 		ev:    EvCaptureEnded{Gen: 1},
-		check: want(func(s State) bool { return s.SettledPrivate() && len(s.Waiting) == 0 }),
-		acts:  []Action{ActShutter{Open: false}, ActLED{On: false}, ActReply{ID: 2}, ActPublish{}},
+		check: want(func(s State) bool { return s.SettledPrivate() && len(s.Waiting) == 0 && !s.SavePending }),
+		acts:  []Action{ActShutter{Open: false}, ActLED{On: false}, ActPersist{Private: true}, ActPublish{}, ActReply{ID: 2}},
 	},
 	{
 		name:  "stop overdue: shutter closes, LED stays on, waiter told",

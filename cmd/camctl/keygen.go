@@ -4,10 +4,141 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/camnode/camnode/firmware"
 )
 
-// STUB: replaced by the real implementation.
+// cmdKeygen makes an Ed25519 key pair for an installer (signs identities)
+// or a hub (signs viewer tokens):
+//
+//	camctl keygen -kind installer|hub -out PREFIX [-comment TEXT]
+//
+// PREFIX.key is the private key, PEM PKCS#8, mode 0600; PREFIX.pub is one
+// line in the installer key-file format. It refuses to overwrite either.
 func cmdKeygen(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return exitError{code: 1, msg: "camctl keygen: not implemented yet"}
+	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	kind := fs.String("kind", "", "installer or hub (required)")
+	out := fs.String("out", "", "output prefix: writes PREFIX.key and PREFIX.pub (required)")
+	comment := fs.String("comment", "", "comment for the .pub line (default: the kind)")
+	if err := fs.Parse(args); err != nil {
+		return exitError{code: 2}
+	}
+	var errs []string
+	switch *kind {
+	case "installer", "hub":
+	case "":
+		errs = append(errs, "-kind: required (installer or hub)")
+	default:
+		errs = append(errs, fmt.Sprintf("-kind: %q must be installer or hub", *kind))
+	}
+	if *out == "" {
+		errs = append(errs, "-out: required (a path prefix such as keys/installer-alice)")
+	}
+	if strings.ContainsAny(*comment, "\r\n") {
+		errs = append(errs, "-comment: must be one line")
+	}
+	if fs.NArg() > 0 {
+		errs = append(errs, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if len(errs) > 0 {
+		return exitError{code: 2, msg: "camctl keygen: " + strings.Join(errs, "; ")}
+	}
+	c := *comment
+	if c == "" {
+		c = *kind
+	}
+	keyPath, pubPath, err := writeKeyPair(*out, c, rand.Reader)
+	if err != nil {
+		return exitError{code: 1, msg: "camctl keygen: " + err.Error()}
+	}
+	fmt.Fprintf(stdout, "wrote %s (private, 0600) and %s\n", keyPath, pubPath)
+	return nil
+}
+
+// writeKeyPair generates a key from random and writes PREFIX.key and
+// PREFIX.pub, neither of which may exist. On failure nothing is left.
+func writeKeyPair(prefix, comment string, random io.Reader) (keyPath, pubPath string, err error) {
+	keyPath, pubPath = prefix+".key", prefix+".pub"
+	for _, p := range []string{keyPath, pubPath} {
+		if _, err := os.Lstat(p); err == nil {
+			return "", "", fmt.Errorf("%s exists; refusing to overwrite", p)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", "", err
+		}
+	}
+	pub, priv, err := ed25519.GenerateKey(random)
+	if err != nil {
+		return "", "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return "", "", err
+	}
+	if err := writeNew(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return "", "", err
+	}
+	if err := writeNew(pubPath, []byte(firmware.FormatKey(pub, comment)), 0o644); err != nil {
+		os.Remove(keyPath)
+		return "", "", err
+	}
+	return keyPath, pubPath, nil
+}
+
+// writeNew creates path exclusively with mode perm (whatever the umask)
+// and writes data; on failure it removes what it created.
+func writeNew(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	err = f.Chmod(perm)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
+}
+
+// readPrivateKey reads an Ed25519 private key written by keygen.
+func readPrivateKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, rest := pem.Decode(b)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, fmt.Errorf("%s: not a PEM \"PRIVATE KEY\" (make one with camctl keygen)", path)
+	}
+	if len(strings.TrimSpace(string(rest))) > 0 {
+		return nil, fmt.Errorf("%s: data after the PEM block", path)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	priv, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: a %T, want an Ed25519 key", path, k)
+	}
+	return priv, nil
 }

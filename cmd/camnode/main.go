@@ -7,6 +7,8 @@
 //	camnode demo                        synthetic camera, simulated GPIO, zero setup
 //	camnode privacy on|off|status       switch privacy through the local socket
 //	camnode check-config FILE           validate a configuration file
+//	camnode check [-config FILE]        installer's self-test
+//	camnode halt-outputs [-config FILE] force the outputs safe (after a crash)
 //	camnode version
 package main
 
@@ -53,6 +55,8 @@ const usage = `usage:
   camnode demo [flags]              run a self-contained demo node
   camnode privacy on|off|status     switch privacy on the running agent
   camnode check-config FILE         validate a configuration file
+  camnode check [-config FILE]      installer's self-test of this node
+  camnode halt-outputs [-config F]  drive the LED off and the shutter closed (systemd ExecStopPost)
   camnode version                   print the version
 `
 
@@ -72,6 +76,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdPrivacy(ctx, rest, stdout, stderr)
 	case "check-config":
 		return cmdCheckConfig(rest, stdout)
+	case "check":
+		return cmdCheck(ctx, rest, stdout, stderr)
+	case "halt-outputs":
+		return cmdHaltOutputs(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "camnode", version)
 		return nil

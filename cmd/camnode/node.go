@@ -11,11 +11,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"periph.io/x/host/v3"
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/config"
+	"github.com/camnode/camnode/agent/mqtt"
 	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/firmware"
 	"github.com/camnode/camnode/gpio"
@@ -94,11 +96,24 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	if err := os.MkdirAll(cfg.Node.StateDir, 0o700); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	aud, err := agent.OpenFileAuditor(filepath.Join(cfg.Node.StateDir, "audit.jsonl"))
+	fileAud, err := agent.OpenFileAuditor(filepath.Join(cfg.Node.StateDir, "audit.jsonl"))
 	if err != nil {
 		return err
 	}
-	defer aud.Close()
+	defer fileAud.Close()
+	// With MQTT, every record goes to the local log first, then to the
+	// durable outbox that is drained to the hub.
+	var aud agent.Auditor = fileAud
+	var outbox *mqtt.Outbox
+	if cfg.MQTT.Enabled() {
+		outbox, err = mqtt.OpenOutbox(filepath.Join(cfg.Node.StateDir, "audit-outbox.jsonl"),
+			mqtt.OutboxOptions{Node: id.NodeID, Logger: log.With("component", "outbox")})
+		if err != nil {
+			return err
+		}
+		defer outbox.Close()
+		aud = mqtt.Tee(fileAud, outbox)
+	}
 
 	a, err := agent.New(agent.Config{
 		Identity:    id,
@@ -127,13 +142,58 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	}
 	ctlDone := make(chan error, 1)
 	go func() { ctlDone <- a.ServeControl(ctx, ln, log.With("component", "control")) }()
+	var linkDone chan error // nil without MQTT
+	if cfg.MQTT.Enabled() {
+		link, err := newLink(cfg, id, a, outbox, log)
+		if err != nil {
+			ln.Close()
+			<-ctlDone
+			return err
+		}
+		linkDone = make(chan error, 1)
+		go func() { linkDone <- link.Run(ctx) }()
+	}
 	if opts.ready != nil {
 		opts.ready(a)
+	}
+	// systemd (Type=notify): ready once the socket listens; the watchdog
+	// is fed only while the owner loop answers, so a wedged loop is
+	// restarted (and ExecStopPost forces the outputs safe).
+	if notify, err := firmware.NewNotifier(os.Getenv, os.Getpid()); err != nil {
+		log.Warn("sd_notify disabled", "err", err)
+	} else if notify.Enabled() {
+		if err := notify.Ready(); err != nil {
+			log.Warn("sd_notify", "err", err)
+		}
+		defer notify.Stopping()
+		go notify.Watchdog(ctx, loopHeartbeat(ctx, a, notify.WatchdogInterval()))
 	}
 	runErr := a.Run(ctx)
 	ln.Close()
 	<-ctlDone
+	if linkDone != nil {
+		<-linkDone
+	}
 	return runErr
+}
+
+// newLink builds the MQTT link from the [mqtt] section. The node id comes
+// from the verified identity; with an unverified identity the link still
+// reports (as "unverified"), so the hub sees the locked node.
+func newLink(cfg config.Config, id firmware.Identity, a *agent.Agent, outbox *mqtt.Outbox, log *slog.Logger) (*mqtt.Link, error) {
+	node := id.NodeID
+	if node == "" {
+		node = "unverified"
+	}
+	m := cfg.MQTT
+	return mqtt.NewLink(mqtt.Config{
+		Client: mqtt.ClientConfig{Brokers: m.Brokers, CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile,
+			Insecure: m.Insecure, ClientID: m.ClientID, Keepalive: m.Keepalive.D()},
+		Node: node, Prefix: m.TopicPrefix, Room: id.Room, Version: version,
+		HADiscovery: m.HADiscovery, Outbox: outbox,
+		Sys:    os.DirFS("/"),
+		Logger: log.With("component", "mqtt"),
+	}, a)
 }
 
 // loadIdentity reads and verifies the signed identity. Any error locks the
@@ -180,3 +240,35 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 }
 
 func errorsJoin(errs ...error) error { return errors.Join(errs...) }
+
+// loopHeartbeat ticks every iv, but only when the agent's owner loop
+// answered a ping within that interval.
+func loopHeartbeat(ctx context.Context, a *agent.Agent, iv time.Duration) <-chan time.Time {
+	ch := make(chan time.Time)
+	if iv <= 0 {
+		return ch
+	}
+	go func() {
+		t := time.NewTicker(iv)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				pctx, cancel := context.WithTimeout(ctx, iv)
+				err := a.Ping(pctx)
+				cancel()
+				if err != nil {
+					continue
+				}
+				select {
+				case ch <- now:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return ch
+}

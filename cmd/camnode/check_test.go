@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"testing/synctest"
+	"time"
+
+	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/agent/config"
+	"github.com/camnode/camnode/firmware"
+	"github.com/camnode/camnode/gpio"
+	"github.com/camnode/camnode/gpio/gpiotest"
+)
+
+var checkKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+
+// nodeFiles is a fake filesystem with a signed identity for class/room.
+func nodeFiles(t *testing.T, class, room string) map[string][]byte {
+	t.Helper()
+	signed, err := firmware.SignIdentity(firmware.Identity{NodeID: "n1", Site: "S", Room: room, ZoneClass: class,
+		Installer: "I", IssuedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, checkKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string][]byte{
+		"/boot/firmware/camnode/identity.json":      signed,
+		"/boot/firmware/camnode/installer-keys.pub": []byte(firmware.FormatKey(checkKey.Public().(ed25519.PublicKey), "t")),
+	}
+}
+
+func reader(files map[string][]byte) func(string) ([]byte, error) {
+	return func(p string) ([]byte, error) {
+		if b, ok := files[p]; ok {
+			return b, nil
+		}
+		return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrNotExist}
+	}
+}
+
+func sampleConfig(t *testing.T) config.Config {
+	t.Helper()
+	c, err := config.Parse(firmware.SampleConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestCheckIdentityAndZone(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		files     func(t *testing.T) map[string][]byte
+		id, zone  string // expected statuses
+		detailHas string // in the zone detail
+	}{
+		{"corridor", func(t *testing.T) map[string][]byte { return nodeFiles(t, "corridor", "Minor Surgery Suite Corridor") }, checkPass, checkPass, `zone "corridor"`},
+		{"clinical zone", func(t *testing.T) map[string][]byte { return nodeFiles(t, "consulting", "Room 3") }, checkPass, checkFail, "clinical zone (consulting): the camera will never run"},
+		{"clinical room label", func(t *testing.T) map[string][]byte { return nodeFiles(t, "office", "Consulting Room 3") }, checkPass, checkFail, `clinical zone (room "Consulting Room 3")`},
+		{"no identity", func(t *testing.T) map[string][]byte {
+			f := nodeFiles(t, "corridor", "C")
+			delete(f, "/boot/firmware/camnode/identity.json")
+			return f
+		}, checkFail, checkFail, "zone not verified"},
+		{"tampered identity", func(t *testing.T) map[string][]byte {
+			f := nodeFiles(t, "corridor", "C")
+			f["/boot/firmware/camnode/identity.json"] = bytes.Replace(f["/boot/firmware/camnode/identity.json"], []byte(`"signature": "`), []byte(`"signature": "AA`), 1)
+			return f
+		}, checkFail, checkFail, "zone not verified"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			idRes, zoneRes, _ := checkIdentity(sampleConfig(t).Node, reader(tc.files(t)))
+			if idRes.Status != tc.id || zoneRes.Status != tc.zone || !strings.Contains(zoneRes.Detail, tc.detailHas) {
+				t.Fatalf("identity %+v zone %+v; want %s %s with %q", idRes, zoneRes, tc.id, tc.zone, tc.detailHas)
+			}
+		})
+	}
+}
+
+func TestCheckAudio(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fs   fstest.MapFS
+		want string
+	}{
+		{"none", fstest.MapFS{"proc/asound/cards": {Data: []byte("--- no soundcards ---\n")}}, checkPass},
+		{"usb mic", fstest.MapFS{"dev/snd/pcmC1D0c": {}}, checkFail},
+	} {
+		if r := checkAudio(tc.fs); r.Status != tc.want {
+			t.Errorf("%s: %+v, want %s", tc.name, r, tc.want)
+		}
+	}
+}
+
+type fakeInfo struct{ mode fs.FileMode }
+
+func (f fakeInfo) Name() string       { return "video0" }
+func (f fakeInfo) Size() int64        { return 0 }
+func (f fakeInfo) Mode() fs.FileMode  { return f.mode }
+func (f fakeInfo) ModTime() time.Time { return time.Time{} }
+func (f fakeInfo) IsDir() bool        { return false }
+func (f fakeInfo) Sys() any           { return nil }
+
+func TestCheckCamera(t *testing.T) {
+	cam := sampleConfig(t).Camera
+	for _, tc := range []struct {
+		name string
+		info fs.FileInfo
+		err  error
+		src  string
+		want string
+	}{
+		{"char device", fakeInfo{fs.ModeDevice | fs.ModeCharDevice | 0o660}, nil, "v4l2", checkPass},
+		{"regular file", fakeInfo{0o644}, nil, "v4l2", checkFail},
+		{"missing", nil, fs.ErrNotExist, "v4l2", checkFail},
+		{"synthetic", nil, nil, "synthetic", checkWarn},
+	} {
+		c := cam
+		c.Source = tc.src
+		r := checkCamera(c, func(string) (fs.FileInfo, error) { return tc.info, tc.err })
+		if r.Status != tc.want {
+			t.Errorf("%s: %+v, want %s", tc.name, r, tc.want)
+		}
+	}
+}
+
+func TestCheckGPIO(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		shutter func() *gpiotest.Shutter
+		openErr error
+		want    string
+		detail  string
+	}{
+		{"confirmed", func() *gpiotest.Shutter {
+			return &gpiotest.Shutter{Feedback: true, AutoFeedback: true, FeedbackDelay: 300 * time.Millisecond}
+		}, nil, checkPass, "both confirmed"},
+		{"stuck shutter", func() *gpiotest.Shutter { return &gpiotest.Shutter{Feedback: true, AutoFeedback: true, Stuck: true} }, nil, checkFail, "feedback still says closed"},
+		{"too slow", func() *gpiotest.Shutter {
+			return &gpiotest.Shutter{Feedback: true, AutoFeedback: true, FeedbackDelay: 3 * time.Second}
+		}, nil, checkFail, "after 2s"},
+		{"no feedback", func() *gpiotest.Shutter { return &gpiotest.Shutter{} }, nil, checkWarn, "not confirmed"},
+		{"drive fails", func() *gpiotest.Shutter { return &gpiotest.Shutter{Fail: errors.New("pin busy")} }, nil, checkFail, "pin busy"},
+		{"open fails", func() *gpiotest.Shutter { return &gpiotest.Shutter{} }, errors.New("line busy"), checkFail, "camnode.service stopped"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				led := &gpiotest.LED{}
+				sh := tc.shutter()
+				halted := false
+				open := func(gpio.Config, *slog.Logger) (agent.LED, agent.Shutter, func() error, error) {
+					if tc.openErr != nil {
+						return nil, nil, nil, tc.openErr
+					}
+					return led, sh, func() error { halted = true; sh.SetFail(nil); return errors.Join(sh.Drive(false), led.Set(false)) }, nil
+				}
+				r := checkGPIO(t.Context(), sampleConfig(t).GPIO, open, slog.New(slog.DiscardHandler))
+				if r.Status != tc.want || !strings.Contains(r.Detail, tc.detail) {
+					t.Fatalf("%+v, want %s with %q", r, tc.want, tc.detail)
+				}
+				if tc.openErr == nil && !halted {
+					t.Fatal("outputs not halted at the end")
+				}
+			})
+		})
+	}
+	if r := checkGPIO(t.Context(), config.GPIO{Simulate: true}, nil, nil); r.Status != checkWarn {
+		t.Fatalf("simulated: %+v", r)
+	}
+}
+
+func TestCheckBrokers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close() // not a TLS server: the handshake must fail
+		}
+	}()
+	closed, _ := net.Listen("tcp", "127.0.0.1:0")
+	closedAddr := closed.Addr().String()
+	closed.Close()
+	dial := (&net.Dialer{}).DialContext
+	for _, tc := range []struct {
+		broker, want, detail string
+	}{
+		{"mqtt://" + ln.Addr().String(), checkWarn, "not TLS"},
+		{"mqtts://" + ln.Addr().String(), checkFail, "TLS"},
+		{"mqtt://" + closedAddr, checkFail, "refused"},
+		{"http://" + ln.Addr().String(), checkFail, "scheme"},
+	} {
+		r := checkBrokers(t.Context(), []string{tc.broker}, nil, time.Second, dial)
+		if len(r) != 1 || r[0].Status != tc.want || !strings.Contains(r[0].Detail, tc.detail) {
+			t.Errorf("%s: %+v, want %s with %q", tc.broker, r, tc.want, tc.detail)
+		}
+	}
+	if r := checkBrokers(t.Context(), nil, nil, time.Second, dial); r[0].Status != checkWarn {
+		t.Errorf("no brokers: %+v", r)
+	}
+}
+
+func TestCheckClock(t *testing.T) {
+	now := func(y int) func() time.Time {
+		return func() time.Time { return time.Date(y, 6, 1, 0, 0, 0, 0, time.UTC) }
+	}
+	ntp := func(synced, present bool, err error) func(context.Context) (bool, bool, error) {
+		return func(context.Context) (bool, bool, error) { return synced, present, err }
+	}
+	for _, tc := range []struct {
+		name string
+		year int
+		ntp  func(context.Context) (bool, bool, error)
+		want string
+	}{
+		{"synced", 2026, ntp(true, true, nil), checkPass},
+		{"epoch", 1970, ntp(true, true, nil), checkFail},
+		{"not synced", 2026, ntp(false, true, nil), checkFail},
+		{"no timedatectl", 2026, ntp(false, false, nil), checkWarn},
+		{"timedatectl fails", 2026, ntp(false, true, errors.New("exit 1")), checkFail},
+	} {
+		if r := checkClock(t.Context(), now(tc.year), tc.ntp); r.Status != tc.want {
+			t.Errorf("%s: %+v, want %s", tc.name, r, tc.want)
+		}
+	}
+}
+
+// TestRunChecksClinicalNode: a whole run over fakes for a node provisioned
+// into a consulting room fails on the zone, with the reason, exit code 1.
+func TestRunChecksClinicalNode(t *testing.T) {
+	cfg := sampleConfig(t)
+	d := checkDeps{
+		root:     fstest.MapFS{},
+		readFile: reader(nodeFiles(t, "consulting", "Consulting Room 3")),
+		stat:     func(string) (fs.FileInfo, error) { return fakeInfo{fs.ModeDevice | fs.ModeCharDevice}, nil },
+		dial:     (&net.Dialer{}).DialContext,
+		now:      func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) },
+		ntp:      func(context.Context) (bool, bool, error) { return true, true, nil },
+	}
+	results := runChecks(t.Context(), cfg, true, time.Second, d, slog.New(slog.DiscardHandler))
+	var out bytes.Buffer
+	err := reportChecks(results, false, &out)
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 1 {
+		t.Fatalf("err = %v, want exit 1", err)
+	}
+	if !strings.Contains(out.String(), "FAIL  zone       clinical zone (consulting): the camera will never run") {
+		t.Fatalf("report:\n%s", out.String())
+	}
+	out.Reset()
+	_ = reportChecks(results, true, &out)
+	var js struct {
+		OK     bool
+		Checks []checkResult
+	}
+	if err := json.Unmarshal(out.Bytes(), &js); err != nil || js.OK || len(js.Checks) != len(results) {
+		t.Fatalf("json %v %+v", err, js)
+	}
+	if err := reportChecks([]checkResult{{"x", checkWarn, ""}, {"y", checkPass, ""}}, false, &bytes.Buffer{}); err != nil {
+		t.Fatalf("warnings only must pass: %v", err)
+	}
+}
+
+// TestSampleConfigPassesCheckConfig runs the real CLI on the shipped sample.
+func TestSampleConfigPassesCheckConfig(t *testing.T) {
+	var out, errb bytes.Buffer
+	if err := run(t.Context(), []string{"check-config", "../../firmware/camnode.toml.sample"}, nil, &out, &errb); err != nil {
+		t.Fatalf("check-config: %v %s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), ": ok") {
+		t.Fatalf("output %q", out.String())
+	}
+}
+
+func TestHaltOutputs(t *testing.T) {
+	cfg := sampleConfig(t)
+	var out bytes.Buffer
+	calls := 0
+	open := func(gpio.Config, *slog.Logger) (func() error, error) {
+		return func() error { calls++; return nil }, nil
+	}
+	if err := haltOutputs(cfg, slog.New(slog.DiscardHandler), &out, open); err != nil || calls != 1 || !strings.Contains(out.String(), "closed, led gpiochip0:17 off") {
+		t.Fatalf("err %v calls %d out %q", err, calls, out.String())
+	}
+	failing := func(gpio.Config, *slog.Logger) (func() error, error) { return nil, errors.New("no GPIO chip") }
+	if err := haltOutputs(cfg, slog.New(slog.DiscardHandler), &out, failing); err == nil || !strings.Contains(err.Error(), "no GPIO chip") {
+		t.Fatalf("err %v", err)
+	}
+	cfg.GPIO.Simulate = true
+	if err := haltOutputs(cfg, nil, &out, failing); err != nil {
+		t.Fatalf("simulate: %v", err)
+	}
+	if err := cmdHaltOutputs(t.Context(), []string{"-config", "/nonexistent.toml"}, &out, &out); err == nil || !strings.Contains(err.Error(), "nonexistent") {
+		t.Fatalf("missing config: %v", err)
+	}
+}
