@@ -4,10 +4,111 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/agent/mqtt"
 )
 
-// STUB: replaced by the real implementation.
+// cmdAudit prints a node's audit records as they arrive on its audit topic.
+// With -session NAME the broker keeps (QoS 1) the records published while
+// camctl is away and delivers them on the next run with the same name.
 func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return exitError{code: 1, msg: "camctl audit: not implemented yet"}
+	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var bf brokerFlags
+	bf.register(fs)
+	count := fs.Int("n", 0, "exit after this many records (0: run until -timeout or Ctrl-C)")
+	timeout := fs.Duration("timeout", 0, "exit after this long (0: no limit)")
+	session := fs.String("session", "", "persistent session name: records published while away are delivered next time")
+	asJSON := fs.Bool("json", false, "print each record as a JSON line")
+	if err := fs.Parse(args); err != nil {
+		return exitError{code: 2}
+	}
+	if fs.NArg() != 1 || !validNode(fs.Arg(0)) || *count < 0 {
+		return exitError{code: 2, msg: "usage: camctl audit -broker URL [flags] NODE"}
+	}
+	node := fs.Arg(0)
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	recs := make(chan agent.AuditRecord, 256)
+	topics := mqtt.NodeTopics(bf.prefix, node)
+	handler := func(_ paho.Client, m paho.Message) {
+		var r agent.AuditRecord
+		if json.Unmarshal(m.Payload(), &r) != nil {
+			fmt.Fprintf(stderr, "camctl audit: unreadable record on %s: %.80q\n", m.Topic(), m.Payload())
+			return
+		}
+		select { // a full buffer only delays paho; never past the end
+		case recs <- r:
+		case <-ctx.Done():
+		}
+	}
+	if *session != "" {
+		bf.clientID = "camctl-audit-" + *session
+	}
+	c, err := bf.connectSession(10*time.Second, *session != "", topics.Audit, handler)
+	if err != nil {
+		return err
+	}
+	defer c.Disconnect(100)
+	seen := map[string]bool{}
+	for n := 0; *count == 0 || n < *count; {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-recs:
+			if seen[r.ID] {
+				continue // QoS 1 may deliver twice: drop duplicates by id
+			}
+			seen[r.ID] = true
+			n++
+			if *asJSON {
+				b, _ := json.Marshal(r)
+				fmt.Fprintf(stdout, "%s\n", b)
+				continue
+			}
+			fmt.Fprintf(stdout, "%s  %-8s %-8s %-4s %-20s %s  [%s]\n", r.Time.Local().Format(time.DateTime), r.Kind, r.Source, r.Privacy, r.Actor, r.Reason, r.ID)
+		}
+	}
+	return nil
+}
+
+// connectSession connects and subscribes to topic; with persistent it
+// uses a non-clean session so the broker queues messages while away.
+func (b *brokerFlags) connectSession(timeout time.Duration, persistent bool, topic string, h paho.MessageHandler) (paho.Client, error) {
+	if !persistent {
+		c, err := b.connect(timeout, nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := subscribe(c, topic, h, timeout); err != nil {
+			c.Disconnect(0)
+			return nil, err
+		}
+		return c, nil
+	}
+	// A persistent session: the handler must be registered before the
+	// broker replays what it queued.
+	c, err := b.connectWith(timeout, func(o *paho.ClientOptions) {
+		o.SetCleanSession(false)
+		o.SetDefaultPublishHandler(h)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := subscribe(c, topic, h, timeout); err != nil {
+		c.Disconnect(0)
+		return nil, err
+	}
+	return c, nil
 }

@@ -4,10 +4,160 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
 	"io"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/camnode/camnode/agent/mqtt"
 )
 
-// STUB: replaced by the real implementation.
+// fleet is what watch knows about each node, from retained topics.
+type fleet struct {
+	mu     sync.Mutex
+	nodes  map[string]*nodeView
+	prefix string
+	change chan struct{}
+}
+
+type nodeView struct {
+	online string // availability payload
+	status *mqtt.StatusPayload
+	bad    string // last unreadable status
+}
+
+// handle files one message under its node. Topics are prefix/NODE/leaf.
+func (f *fleet) handle(topic string, payload []byte) {
+	parts := strings.Split(topic, "/")
+	if len(parts) != 3 || parts[0] != f.prefix {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := f.nodes[parts[1]]
+	if n == nil {
+		n = &nodeView{}
+		f.nodes[parts[1]] = n
+	}
+	switch parts[2] {
+	case "availability":
+		n.online = string(payload)
+	case "status":
+		var st mqtt.StatusPayload
+		if len(payload) > 64<<10 || json.Unmarshal(payload, &st) != nil {
+			n.bad = fmt.Sprintf("unreadable status (%d bytes)", len(payload))
+			return
+		}
+		n.status, n.bad = &st, ""
+	}
+	select {
+	case f.change <- struct{}{}:
+	default:
+	}
+}
+
+// table renders the fleet, one node a line, sorted by node id.
+func (f *fleet) table(w io.Writer) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	names := make([]string, 0, len(f.nodes))
+	for n := range f.nodes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tLINK\tROOM\tZONE\tPRIVACY\tSHUTTER\tCAMERA\tREC\tTEMP\tOUTBOX\tFAULTS")
+	for _, name := range names {
+		n := f.nodes[name]
+		link := n.online
+		if link == "" {
+			link = "?"
+		}
+		st := n.status
+		if st == nil {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t%s\n", name, link, n.bad)
+			continue
+		}
+		zone := st.ZoneClass
+		if !st.CaptureAllowed {
+			zone += " (locked)"
+		}
+		temp := "-"
+		if st.SoCTempC != nil {
+			temp = fmt.Sprintf("%.1fC", *st.SoCTempC)
+		}
+		rec := "no"
+		if st.Recording {
+			rec = "YES"
+		}
+		faults := strings.Join(st.FaultList(), "; ")
+		if faults == "" {
+			faults = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", name, link, st.Room, zone, onOff(st.Privacy),
+			st.Shutter, st.Capture, rec, temp, st.Outbox.Pending, faults)
+	}
+	tw.Flush()
+}
+
+// cmdWatch shows a live table of the nodes from their retained status and
+// availability topics.
 func cmdWatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return exitError{code: 1, msg: "camctl watch: not implemented yet"}
+	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var bf brokerFlags
+	bf.register(fs)
+	once := fs.Bool("once", false, "print the table once after -settle and exit")
+	settle := fs.Duration("settle", time.Second, "with -once: how long to collect retained messages")
+	if err := fs.Parse(args); err != nil {
+		return exitError{code: 2}
+	}
+	if fs.NArg() != 0 {
+		return exitError{code: 2, msg: "usage: camctl watch -broker URL [flags]"}
+	}
+	f := &fleet{nodes: map[string]*nodeView{}, prefix: bf.prefix, change: make(chan struct{}, 1)}
+	c, err := bf.connect(10*time.Second, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Disconnect(100)
+	h := func(_ paho.Client, m paho.Message) { f.handle(m.Topic(), m.Payload()) }
+	for _, leaf := range []string{"availability", "status"} {
+		if err := subscribe(c, bf.prefix+"/+/"+leaf, h, 10*time.Second); err != nil {
+			return err
+		}
+	}
+	if *once {
+		select {
+		case <-ctx.Done():
+		case <-time.After(*settle):
+		}
+		f.table(stdout)
+		return nil
+	}
+	redraw := time.NewTicker(time.Second)
+	defer redraw.Stop()
+	dirty := true
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-f.change:
+			dirty = true
+		case <-redraw.C:
+			if dirty {
+				fmt.Fprint(stdout, "\033[H\033[2J")
+				fmt.Fprintf(stdout, "camctl watch %s  %s\n\n", bf.broker, time.Now().Format(time.TimeOnly))
+				f.table(stdout)
+				dirty = false
+			}
+		}
+	}
 }

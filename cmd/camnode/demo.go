@@ -18,6 +18,7 @@ import (
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/config"
+	"github.com/camnode/camnode/agent/mqtt"
 	"github.com/camnode/camnode/firmware"
 	"github.com/camnode/camnode/gpio/gpiotest"
 )
@@ -43,6 +44,7 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fps := fs.Int("fps", 30, "synthetic frame rate")
 	privacy := fs.String("privacy", "off", "privacy mode on first boot: on or off")
 	verbose := fs.Bool("v", false, "log every agent transition")
+	withMQTT := fs.Bool("mqtt", true, "run an embedded MQTT broker on loopback and link the node to it")
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
 	}
@@ -74,12 +76,30 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		level = slog.LevelInfo
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var brokerURL string
+	if *withMQTT {
+		url, stop, err := mqtt.StartEmbeddedBroker(ctx, "127.0.0.1:0", log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		brokerURL = url
+		cfg.MQTT.Brokers, cfg.MQTT.Insecure, cfg.MQTT.Keepalive = []string{url}, true, config.Duration(5*time.Second)
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+	}
 	hw := simulatedHardware(nil)
 	btn := hw.button.(*gpiotest.Button)
 
 	fmt.Fprintf(stdout, "camnode demo: node %q in %q (zone %s), state in %s\n", "demo-node", *room, *zone, dir)
 	fmt.Fprintf(stdout, "  toggle privacy:  type p + Enter (the privacy button), or in another shell:\n")
 	fmt.Fprintf(stdout, "                   camnode privacy -socket %s on|off|status\n", cfg.Node.ControlSocket)
+	if brokerURL != "" {
+		fmt.Fprintf(stdout, "  MQTT broker:     %s (embedded, plaintext, loopback only: demo use)\n", brokerURL)
+		fmt.Fprintf(stdout, "                   camctl watch -broker %s -insecure\n", brokerURL)
+		fmt.Fprintf(stdout, "                   camctl privacy -broker %s -insecure demo-node on|off\n", brokerURL)
+	}
 	fmt.Fprintf(stdout, "  quit:            q + Enter or Ctrl-C\n\n")
 
 	ctx, cancel := context.WithCancel(ctx)

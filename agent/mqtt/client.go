@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package mqtt
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Client limits.
+const (
+	MaxKeepalive         = 10 * time.Second
+	MaxReconnectInterval = 30 * time.Second
+	DefaultWriteTimeout  = 5 * time.Second
+)
+
+// ClientConfig is how to reach the broker: shared by the node's link and
+// camctl.
+type ClientConfig struct {
+	Brokers []string
+	// CAFile verifies the broker; CertFile/KeyFile are the client
+	// certificate. All three are required unless Insecure.
+	CAFile, CertFile, KeyFile string
+	// Insecure allows tcp:// (plaintext, no client certificate).
+	Insecure  bool
+	ClientID  string
+	Keepalive time.Duration // default and maximum MaxKeepalive
+	// WriteTimeout bounds each network write (default DefaultWriteTimeout).
+	WriteTimeout time.Duration
+}
+
+// Options builds paho client options: brokers, TLS 1.2+ with client
+// certificate, keepalive, capped reconnect backoff, write timeout. The
+// caller adds the will and the handlers.
+func (c ClientConfig) Options() (*paho.ClientOptions, error) {
+	if len(c.Brokers) == 0 {
+		return nil, errors.New("mqtt: no broker")
+	}
+	if c.ClientID == "" {
+		return nil, errors.New("mqtt: no client id")
+	}
+	o := paho.NewClientOptions()
+	plain := false
+	for _, b := range c.Brokers {
+		u, err := url.Parse(b)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("mqtt: broker %q is not a URL like ssl://host:8883", b)
+		}
+		switch u.Scheme {
+		case "ssl", "tls", "mqtts":
+		case "tcp", "mqtt":
+			plain = true
+		default:
+			return nil, fmt.Errorf("mqtt: broker %q: scheme must be ssl:// or tcp://", b)
+		}
+		o.AddBroker(b)
+	}
+	if plain && !c.Insecure {
+		return nil, errors.New("mqtt: a tcp:// broker is plaintext; it needs insecure = true")
+	}
+	if c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || !c.Insecure {
+		tc, err := c.TLS()
+		if err != nil {
+			return nil, err
+		}
+		o.SetTLSConfig(tc)
+	}
+	ka := c.Keepalive
+	if ka <= 0 || ka > MaxKeepalive {
+		ka = MaxKeepalive
+	}
+	wt := c.WriteTimeout
+	if wt <= 0 {
+		wt = DefaultWriteTimeout
+	}
+	o.SetClientID(c.ClientID).
+		SetKeepAlive(ka).
+		SetPingTimeout(min(ka, 5*time.Second)).
+		SetConnectTimeout(10 * time.Second).
+		SetWriteTimeout(wt).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(MaxReconnectInterval).
+		SetCleanSession(true).
+		SetOrderMatters(true) // handlers never block: they only queue
+	return o, nil
+}
+
+// TLS loads the CA and client certificate into a TLS 1.2+ configuration.
+func (c ClientConfig) TLS() (*tls.Config, error) {
+	if c.CAFile == "" || c.CertFile == "" || c.KeyFile == "" {
+		return nil, errors.New("mqtt: TLS needs a CA file, a certificate file and a key file")
+	}
+	pem, err := os.ReadFile(c.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("mqtt: CA: %s holds no PEM certificate", c.CAFile)
+	}
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: client certificate: %w", err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, Certificates: []tls.Certificate{cert}}, nil
+}

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build integration
+
+package mqtt
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+func reportQuantiles(b *testing.B, d []time.Duration) {
+	slices.Sort(d)
+	if len(d) == 0 {
+		return
+	}
+	b.ReportMetric(float64(d[len(d)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(d[len(d)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkMosquittoStatusPublish: a node's retained status publish (QoS 1,
+// TLS) until a hub subscriber receives it.
+func BenchmarkMosquittoStatusPublish(b *testing.B) {
+	p := newPKI(b)
+	br := startMosquitto(b, p)
+	ccN, ccHub := p.issue(b, "node-p", false), p.issue(b, "hub", false)
+	topics := NodeTopics("camnode", "node-p")
+	got := make(chan []byte, 1)
+	hub := newWatcherOpts(b, tlsClient(ccHub, br.url), func(o *paho.ClientOptions) {}, topics.Status)
+	hub.c.Subscribe(topics.Status, 1, func(_ paho.Client, m paho.Message) {
+		select {
+		case got <- m.Payload():
+		default:
+		}
+	}).Wait()
+	node := newWatcherOpts(b, tlsClient(ccN, br.url), func(o *paho.ClientOptions) {})
+	st := MakeStatus(testStatus(), time.Now(), nil, OutboxStats{})
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		st.Frames = uint64(i)
+		payload := fmt.Appendf(nil, `{"seq":%d}`, i)
+		t0 := time.Now()
+		node.c.Publish(topics.Status, 1, true, payload)
+		for {
+			m := <-got
+			if string(m) == string(payload) {
+				break
+			}
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	reportQuantiles(b, lat)
+}
+
+// BenchmarkMosquittoPrivacyCommand: hub publishes a privacy command over
+// TLS; the node (real agent, simulated GPIO with 5 ms shutter feedback,
+// synthetic camera) executes it; the hub receives the result. Alternates
+// off (shutter open, LED, capture start) and on (gate closed, capture
+// stopped, shutter closed).
+func BenchmarkMosquittoPrivacyCommand(b *testing.B) {
+	p := newPKI(b)
+	br := startMosquitto(b, p)
+	ccN, ccHub := p.issue(b, "node-q", false), p.issue(b, "hub", false)
+	ta := startAgent(b, "node-q", "reception", b.TempDir())
+	startLink(b, ta, Config{Client: tlsClient(ccN, br.url), Node: "node-q"})
+	topics := NodeTopics("camnode", "node-q")
+	results := make(chan Result, 4)
+	hub := newWatcherOpts(b, tlsClient(ccHub, br.url), func(o *paho.ClientOptions) {}, topics.Availability)
+	hub.wait(b, 15*time.Second, "online", func() bool { return hub.get(topics.Availability) == "online" })
+	hub.c.Subscribe(topics.Result, 1, func(_ paho.Client, m paho.Message) {
+		var r Result
+		if jsonUnmarshal(m.Payload(), &r) == nil {
+			results <- r
+		}
+	}).Wait()
+	var on, off []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		mode := "off"
+		if i%2 == 1 {
+			mode = "on"
+		}
+		id := fmt.Sprintf("b%d", i)
+		t0 := time.Now()
+		hub.c.Publish(topics.Command, 1, false, cmdPayload(id, mode, time.Now()))
+		for r := range results {
+			if r.ID == id {
+				if r.Result != ResultAccepted {
+					b.Fatalf("%+v", r)
+				}
+				break
+			}
+		}
+		if mode == "on" {
+			on = append(on, time.Since(t0))
+		} else {
+			off = append(off, time.Since(t0))
+		}
+	}
+	reportQuantiles(b, on)
+	if len(off) > 0 {
+		slices.Sort(off)
+		b.ReportMetric(float64(off[len(off)/2].Microseconds()), "off-p50-µs")
+	}
+}

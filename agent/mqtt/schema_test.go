@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package mqtt
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// A validator for the subset of JSON Schema (2020-12) that
+// testdata/mqtt/*.schema.json use: type, enum, properties, required,
+// additionalProperties, pattern, minLength, maxLength, minimum, maximum,
+// format date-time and local $ref. An unsupported keyword is an error, so a
+// schema cannot silently check less than it says.
+
+type schema struct {
+	root map[string]any
+}
+
+var knownKeywords = []string{"$schema", "$id", "title", "description", "$defs", "$ref", "type", "enum",
+	"properties", "required", "additionalProperties", "pattern", "minLength", "maxLength", "minimum", "maximum", "format"}
+
+func loadSchema(t testing.TB, name string) schema {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../../testdata/mqtt", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root map[string]any
+	if err := json.Unmarshal(b, &root); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return schema{root: root}
+}
+
+func (s schema) validate(payload []byte) error {
+	var v any
+	if err := json.Unmarshal(payload, &v); err != nil {
+		return fmt.Errorf("not JSON: %w", err)
+	}
+	return s.check(s.root, v, "$")
+}
+
+func (s schema) check(sch map[string]any, v any, at string) error {
+	for k := range sch {
+		if !slices.Contains(knownKeywords, k) {
+			return fmt.Errorf("%s: schema keyword %q not supported by this validator", at, k)
+		}
+	}
+	if ref, ok := sch["$ref"].(string); ok {
+		name, ok := strings.CutPrefix(ref, "#/$defs/")
+		defs, _ := s.root["$defs"].(map[string]any)
+		sub, _ := defs[name].(map[string]any)
+		if !ok || sub == nil {
+			return fmt.Errorf("%s: unresolvable $ref %q", at, ref)
+		}
+		return s.check(sub, v, at)
+	}
+	if typ, ok := sch["type"].(string); ok && !hasType(v, typ) {
+		return fmt.Errorf("%s: %v is not of type %s", at, v, typ)
+	}
+	if enum, ok := sch["enum"].([]any); ok && !slices.Contains(enum, v) {
+		return fmt.Errorf("%s: %v not in %v", at, v, enum)
+	}
+	switch x := v.(type) {
+	case string:
+		if p, ok := sch["pattern"].(string); ok && !regexp.MustCompile(p).MatchString(x) {
+			return fmt.Errorf("%s: %q does not match %s", at, x, p)
+		}
+		n := float64(utf8.RuneCountInString(x))
+		if m, ok := sch["minLength"].(float64); ok && n < m {
+			return fmt.Errorf("%s: shorter than %v", at, m)
+		}
+		if m, ok := sch["maxLength"].(float64); ok && n > m {
+			return fmt.Errorf("%s: longer than %v", at, m)
+		}
+		if f, ok := sch["format"].(string); ok {
+			if f != "date-time" {
+				return fmt.Errorf("%s: format %q not supported", at, f)
+			}
+			if _, err := time.Parse(time.RFC3339Nano, x); err != nil {
+				return fmt.Errorf("%s: %q is not a date-time", at, x)
+			}
+		}
+	case float64:
+		if m, ok := sch["minimum"].(float64); ok && x < m {
+			return fmt.Errorf("%s: %v below %v", at, x, m)
+		}
+		if m, ok := sch["maximum"].(float64); ok && x > m {
+			return fmt.Errorf("%s: %v above %v", at, x, m)
+		}
+	case map[string]any:
+		req, _ := sch["required"].([]any)
+		for _, r := range req {
+			if _, ok := x[r.(string)]; !ok {
+				return fmt.Errorf("%s: missing required %q", at, r)
+			}
+		}
+		props, _ := sch["properties"].(map[string]any)
+		for k, val := range x {
+			if p, ok := props[k].(map[string]any); ok {
+				if err := s.check(p, val, at+"."+k); err != nil {
+					return err
+				}
+				continue
+			}
+			switch ap := sch["additionalProperties"].(type) {
+			case bool:
+				if !ap {
+					return fmt.Errorf("%s: property %q not allowed", at, k)
+				}
+			case map[string]any:
+				if err := s.check(ap, val, at+"."+k); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func hasType(v any, typ string) bool {
+	switch typ {
+	case "object":
+		_, ok := v.(map[string]any)
+		return ok
+	case "array":
+		_, ok := v.([]any)
+		return ok
+	case "string":
+		_, ok := v.(string)
+		return ok
+	case "boolean":
+		_, ok := v.(bool)
+		return ok
+	case "number":
+		_, ok := v.(float64)
+		return ok
+	case "integer":
+		f, ok := v.(float64)
+		return ok && f == float64(int64(f))
+	case "null":
+		return v == nil
+	}
+	return false
+}
+
+// TestCommandSchemaAgreesWithParser: the schema and ParseCommand accept the
+// same table cases (except what a schema cannot say: staleness, size,
+// duplicate keys, control characters).
+func TestCommandSchemaAgreesWithParser(t *testing.T) {
+	s := loadSchema(t, "command.schema.json")
+	for _, tc := range commandCases {
+		if strings.Contains(tc.wantErr, "stale") || strings.Contains(tc.wantErr, "future") ||
+			strings.Contains(tc.wantErr, "4096") || strings.Contains(tc.wantErr, "repeats") || strings.Contains(tc.name, "control") ||
+			strings.Contains(tc.name, "trailing") || strings.Contains(tc.name, "utf8") {
+			continue
+		}
+		err := s.validate([]byte(tc.payload))
+		if (err == nil) != (tc.wantErr == "") {
+			t.Errorf("%s: schema says %v, parser wants error %q", tc.name, err, tc.wantErr)
+		}
+	}
+}
+
+func TestValidatorRejects(t *testing.T) {
+	s := loadSchema(t, "status.schema.json")
+	st := MakeStatus(testStatus(), time.Now(), nil, OutboxStats{})
+	good, _ := json.Marshal(st)
+	if err := s.validate(good); err != nil {
+		t.Fatalf("good status: %v", err)
+	}
+	for _, bad := range []string{`{}`, `[]`, strings.Replace(string(good), `"shutter":"closed"`, `"shutter":"ajar"`, 1),
+		strings.Replace(string(good), `{`, `{"extra":1,`, 1)} {
+		if s.validate([]byte(bad)) == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+}
