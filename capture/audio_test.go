@@ -4,7 +4,9 @@ package capture
 
 import (
 	"context"
+	"io/fs"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"testing/synctest"
@@ -42,18 +44,20 @@ func TestScanAudio(t *testing.T) {
 
 func TestAudioGuardWatch(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		fsys := fstest.MapFS{"proc/asound/cards": {Data: []byte(cardsNone)}}
+		// The watcher scans from its own goroutine while the test edits
+		// the tree: guard the map (fake time gives no happens-before edge).
+		fsys := &lockedFS{m: fstest.MapFS{"proc/asound/cards": {Data: []byte(cardsNone)}}}
 		ctx, cancel := context.WithCancel(t.Context())
 		ch := AudioGuard{Root: fsys, Interval: time.Second}.Watch(ctx)
 		if v := <-ch; v != "" {
 			t.Fatalf("first verdict %q, want none", v)
 		}
-		fsys["dev/snd/pcmC0D0c"] = &fstest.MapFile{}
+		fsys.set("dev/snd/pcmC0D0c", &fstest.MapFile{})
 		time.Sleep(1500 * time.Millisecond)
 		if v := <-ch; !strings.Contains(v, "pcmC0D0c") {
 			t.Fatalf("after a microphone appeared: %q", v)
 		}
-		delete(fsys, "dev/snd/pcmC0D0c")
+		fsys.set("dev/snd/pcmC0D0c", nil)
 		time.Sleep(time.Second)
 		if v := <-ch; v != "" {
 			t.Fatalf("after it went: %q", v)
@@ -63,4 +67,27 @@ func TestAudioGuardWatch(t *testing.T) {
 			t.Fatal("channel not closed after cancel")
 		}
 	})
+}
+
+// lockedFS is a MapFS safe for one writer and concurrent readers.
+type lockedFS struct {
+	mu sync.Mutex
+	m  fstest.MapFS
+}
+
+func (l *lockedFS) Open(name string) (fs.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m.Open(name)
+}
+
+// set adds or (with f nil) removes a file.
+func (l *lockedFS) set(name string, f *fstest.MapFile) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if f == nil {
+		delete(l.m, name)
+		return
+	}
+	l.m[name] = f
 }

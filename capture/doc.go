@@ -38,15 +38,15 @@
 // of the luma plane, black for 0 and white for 1, holding a 16-bit start
 // marker, the 32-bit frame counter, the capture time in Unix microseconds
 // (64 bits) and a CRC-8, most significant bit first, row by row. Blocks
-// follow the 16x16 macroblock grid and are sampled at their centre, so the
-// stamp survives H.264 or VP8 at modest bitrates and lets a viewer measure
-// end-to-end latency and dropped frames. Stamp paints one into any I420,
-// NV12 or YUYV frame; ReadStamp and ReadFrameStamp read it back. The exact
-// layout is documented in stamp.go.
+// follow the 16x16 macroblock grid and are sampled at their centre, so
+// that the stamp is meant to survive H.264 or VP8 at modest bitrates and
+// lets a viewer measure end-to-end latency and dropped frames. Stamp paints
+// one into any I420, NV12 or YUYV frame; ReadStamp and ReadFrameStamp read
+// it back. The exact layout is documented on the StampBlock constants.
 //
 // # Cameras
 //
-// A V4L2 source will live in a file built with "linux && cgo", with a stub
-// returning ErrUnsupported elsewhere, so that the package still builds with
-// CGO_ENABLED=0.
+// V4L2 (NewV4L2) is the real camera. It is built with "linux && cgo";
+// elsewhere, including CGO_ENABLED=0 builds, a stub with the same API
+// returns ErrUnsupported from Stream, so the package builds everywhere.
 package capture

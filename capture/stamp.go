@@ -4,10 +4,8 @@ package capture
 
 import "time"
 
-// Stamp layout
-//
-// A stamp is a band of StampCols x StampRows square blocks, each StampBlock
-// pixels wide and high, painted into the luma plane at the top-left corner of
+// Stamp layout: a stamp is a band of StampCols x StampRows square blocks,
+// each StampBlock pixels wide and high, painted into the luma plane at the top-left corner of
 // the picture (pixels x in [0, StampWidth), y in [0, StampHeight)). With the
 // default constants the band is 20 x 6 blocks of 16 x 16 pixels, i.e.
 // 320 x 96 pixels, so the smallest frame that can carry a stamp is 320x96.
@@ -27,10 +25,11 @@ import "time"
 //
 // A reader averages the central 8x8 pixels of each block and thresholds the
 // mean at StampThreshold, which keeps each bit readable with noise of ±40 on
-// Y and under moderate compression artefacts. A stamp is accepted only if
+// Y (tested up to ±150) and is meant to survive moderate compression
+// artefacts. A stamp is accepted only if
 // the marker matches exactly and the checksum is correct.
-
-// Stamp geometry and levels. See the layout description in stamp.go.
+//
+// The constants below give the geometry and levels of the layout.
 const (
 	// StampBlock is the side of one square bit block, in pixels.
 	StampBlock = 16

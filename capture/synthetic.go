@@ -179,7 +179,7 @@ func (s *Synthetic) Stream(ctx context.Context, sink Sink) error {
 	}
 	sink.Started(s.format)
 
-	for seq := uint64(1); ; seq++ {
+	for seq := uint64(0); ; seq++ {
 		if err := s.fault(seq); err != nil {
 			return err
 		}

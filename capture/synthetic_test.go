@@ -123,6 +123,15 @@ func mustSynthetic(t *testing.T, cfg SyntheticConfig) *Synthetic {
 	return s
 }
 
+// bounded returns a context that ends after a minute of (fake) time, so
+// that a stream which ignores cancellation or an injected fault ends and
+// fails the test instead of hanging it.
+func bounded(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // hook returns a timeline-recording hook.
 func hook(tl *timeline, ev string) func() { return func() { tl.add(ev) } }
 
@@ -206,7 +215,7 @@ func TestSyntheticNow(t *testing.T) {
 		calls := 0
 		s := mustSynthetic(t, SyntheticConfig{Width: 320, Height: 96, Pixel: I420, FPS: 10,
 			Now: func() time.Time { calls++; return epoch.Add(time.Duration(calls) * time.Hour) }})
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(bounded(t))
 		tl := &timeline{onFrame: func(f *Frame) {
 			if f.Seq == 2 {
 				cancel()
@@ -245,7 +254,7 @@ func TestSyntheticCancel(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				s := mustSynthetic(t, SyntheticConfig{Width: 320, Height: 240, Pixel: YUYV, FPS: 30})
-				ctx, cancel := context.WithCancel(context.Background())
+				ctx, cancel := context.WithCancel(bounded(t))
 				defer cancel()
 				var cancelled time.Time
 				first := make(chan struct{})
@@ -264,10 +273,14 @@ func TestSyntheticCancel(t *testing.T) {
 					cancel()
 				}
 
-				done := make(chan error)
+				done := make(chan error, 1)
 				go func() { done <- s.Stream(ctx, tl) }()
 				if tt.cancelAt == -1 {
-					<-first
+					select {
+					case <-first:
+					case <-ctx.Done():
+						t.Fatal("no frame within a minute")
+					}
 					synctest.Wait() // Stream is waiting for the next tick
 					cancelled = time.Now()
 					cancel()
@@ -311,7 +324,7 @@ func TestSyntheticFailAfter(t *testing.T) {
 				start := time.Now()
 
 				for run := range 2 { // the fault persists
-					err := s.Stream(context.Background(), tl)
+					err := s.Stream(bounded(t), tl)
 					if !errors.Is(err, ErrLost) || (tt.err != nil && !errors.Is(err, tt.err)) {
 						t.Fatalf("run %d: Stream = %v, want an error wrapping ErrLost and %v", run, err, tt.err)
 					}
@@ -348,7 +361,7 @@ func TestSyntheticFailAfterArmedWhileStreaming(t *testing.T) {
 				s.FailAfter(2, nil) // already past: fail before the next frame
 			}
 		}
-		err := s.Stream(context.Background(), tl)
+		err := s.Stream(bounded(t), tl)
 		if !errors.Is(err, ErrLost) {
 			t.Fatalf("Stream = %v, want ErrLost", err)
 		}
@@ -368,7 +381,7 @@ func TestSyntheticOpensAndBusy(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second+time.Second/60)
 		defer cancel()
 		tl := &timeline{}
-		done := make(chan error)
+		done := make(chan error, 1)
 		go func() { done <- s.Stream(ctx, tl) }()
 		synctest.Wait()
 		if n := s.Opens(); n != 1 {

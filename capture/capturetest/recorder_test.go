@@ -84,7 +84,7 @@ func TestRecorderWithSynthetic(t *testing.T) {
 		// One second of fake time: ten frames.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second+50*time.Millisecond)
 		defer cancel()
-		done := make(chan error)
+		done := make(chan error, 1)
 		go func() { done <- src.Stream(ctx, &r) }()
 
 		// Poll from this goroutine while the stream runs (checked by -race).

@@ -1,0 +1,507 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build vm && linux && cgo
+
+package vmtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vladimirvivien/go4vl/device"
+	"github.com/vladimirvivien/go4vl/v4l2"
+	"golang.org/x/sys/unix"
+
+	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/capture"
+	"github.com/camnode/camnode/firmware"
+	"github.com/camnode/camnode/gpio/gpiotest"
+)
+
+const dev = "/dev/video0"
+
+func guest(t *testing.T) {
+	t.Helper()
+	if os.Getenv("CAMNODE_VM") != "1" {
+		t.Skip("not in the test VM (scripts/vm-test)")
+	}
+}
+
+func logger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// videoFDs lists this process's open fds that point at a video node.
+func videoFDs(t *testing.T) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if l, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.HasPrefix(l, "/dev/video") {
+			out = append(out, e.Name()+"->"+l)
+		}
+	}
+	return out
+}
+
+func fdCount(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// collector is a Sink that checks each frame and cancels after n.
+type collector struct {
+	n      int
+	cancel context.CancelFunc
+	onSeq  func(seq uint64) // optional, per frame
+
+	mu      sync.Mutex
+	format  capture.Format
+	started int
+	seqs    []uint64
+	sizes   []int
+	times   []time.Time
+}
+
+func (c *collector) Started(f capture.Format) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.format, c.started = f, c.started+1
+}
+
+func (c *collector) Frame(f *capture.Frame) {
+	c.mu.Lock()
+	c.seqs = append(c.seqs, f.Seq)
+	c.sizes = append(c.sizes, len(f.Data))
+	c.times = append(c.times, f.Time)
+	done := len(c.seqs) == c.n
+	c.mu.Unlock()
+	if c.onSeq != nil {
+		c.onSeq(f.Seq)
+	}
+	if done && c.cancel != nil {
+		c.cancel()
+	}
+}
+
+func stream(t *testing.T, cfg capture.V4L2Config, sink *collector, timeout time.Duration) error {
+	t.Helper()
+	cfg.Logger = logger(t)
+	v, err := capture.NewV4L2(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if sink.cancel == nil {
+		sink.cancel = cancel
+	}
+	err = v.Stream(ctx, sink)
+	if ctx.Err() == context.DeadlineExceeded {
+		t.Errorf("stream timed out after %v", timeout)
+	}
+	return err
+}
+
+func TestCaptureYUYV(t *testing.T) {
+	guest(t)
+	fds, gor := fdCount(t), runtime.NumGoroutine()
+	const n = 30
+	c := &collector{n: n}
+	start := time.Now()
+	err := stream(t, capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 25, Formats: []capture.PixelFormat{capture.YUYV}}, c, 20*time.Second)
+	if err != nil {
+		t.Fatalf("Stream: %v", err)
+	}
+	if c.started != 1 || len(c.seqs) != n {
+		t.Fatalf("started %d, frames %d, want 1, %d", c.started, len(c.seqs), n)
+	}
+	for i := range c.seqs {
+		if c.sizes[i] != 640*480*2 {
+			t.Errorf("frame %d: %d bytes, want %d", i, c.sizes[i], 640*480*2)
+		}
+		if i > 0 && c.seqs[i] != c.seqs[i-1]+1 {
+			t.Errorf("frame %d: seq %d after %d", i, c.seqs[i], c.seqs[i-1])
+		}
+		if i > 0 && !c.times[i].After(c.times[i-1]) {
+			t.Errorf("frame %d: time %v not after %v", i, c.times[i], c.times[i-1])
+		}
+		if d := time.Since(c.times[i]); d < 0 || d > time.Minute {
+			t.Errorf("frame %d: time %v is not recent", i, c.times[i])
+		}
+	}
+	if v := videoFDs(t); len(v) != 0 {
+		t.Errorf("video fds open after Stream returned: %v", v)
+	}
+	if got := fdCount(t); got != fds {
+		t.Errorf("fds: %d before, %d after", fds, got)
+	}
+	if got := runtime.NumGoroutine(); got > gor {
+		t.Errorf("goroutines: %d before, %d after", gor, got)
+	}
+	t.Logf("%d frames %v in %v, seq %d..%d", n, c.format, time.Since(start), c.seqs[0], c.seqs[n-1])
+}
+
+func TestNegotiateVivid(t *testing.T) {
+	guest(t)
+	c := &collector{n: 3}
+	cfg := capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 30,
+		Formats: []capture.PixelFormat{capture.H264, capture.MJPEG, capture.YUYV}, Logger: logger(t)}
+	v, err := capture.NewV4L2(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c.cancel = cancel
+	if err := v.Stream(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	want := capture.Format{Width: 640, Height: 480, Pixel: capture.YUYV, FPSNum: 25, FPSDen: 1}
+	if c.format != want {
+		t.Errorf("negotiated %v, want %v (vivid has no H264/MJPEG; 640x480 is capped at 25 fps)", c.format, want)
+	}
+	// vivid reports V4L2_CAP_AUDIO and has an audio mute control.
+	if got := v.AudioStatus(); got != "audio inputs, muted" {
+		t.Errorf("AudioStatus = %q", got)
+	}
+	fd, err := v4l2.OpenDevice(dev, unix.O_RDWR|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v4l2.CloseDevice(fd)
+	if m, err := v4l2.GetControlValue(fd, 0x00980909); err != nil || m != 1 {
+		t.Errorf("AUDIO_MUTE = %d, %v; want 1", m, err)
+	}
+	t.Logf("negotiated %v, audio: %s", c.format, v.AudioStatus())
+}
+
+// vivid's "Disconnect" button simulates an unplug while streaming.
+const vividDisconnect = 0xf0f041
+
+func TestDisconnect(t *testing.T) {
+	guest(t)
+	fds := fdCount(t)
+	var fired atomic.Bool
+	disconnect := func() {
+		fd, err := v4l2.OpenDevice(dev, unix.O_RDWR|unix.O_NONBLOCK, 0)
+		if err != nil {
+			t.Errorf("open for disconnect: %v", err)
+			return
+		}
+		defer v4l2.CloseDevice(fd)
+		if err := v4l2.SetControlValue(fd, vividDisconnect, 0); err != nil {
+			t.Errorf("disconnect: %v", err)
+		}
+	}
+	c := &collector{n: 1000}
+	c.onSeq = func(seq uint64) {
+		if seq == 5 && fired.CompareAndSwap(false, true) {
+			go disconnect()
+		}
+	}
+	err := stream(t, capture.V4L2Config{Device: dev, Width: 640, Height: 480, Formats: []capture.PixelFormat{capture.YUYV}}, c, 20*time.Second)
+	if !errors.Is(err, capture.ErrLost) {
+		t.Fatalf("Stream after disconnect = %v, want ErrLost", err)
+	}
+	t.Logf("after %d frames: %v (ENODEV: %v)", len(c.seqs), err, errors.Is(err, syscall.ENODEV))
+	if !errors.Is(err, syscall.ENODEV) {
+		t.Errorf("errno lost: %v", err)
+	}
+	if got := fdCount(t); got != fds {
+		t.Errorf("fds: %d before, %d after", fds, got)
+	}
+	// The node comes back once every fd is closed; retry as the agent does.
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for attempt := 1; ; attempt++ {
+		c2 := &collector{n: 5}
+		err := stream(t, capture.V4L2Config{Device: dev, Width: 640, Height: 480, Formats: []capture.PixelFormat{capture.YUYV}}, c2, 10*time.Second)
+		if err == nil && len(c2.seqs) == 5 {
+			t.Logf("streaming again after %d attempt(s), seq starts at %d", attempt, c2.seqs[0])
+			break
+		}
+		t.Logf("attempt %d: %v", attempt, err)
+		select {
+		case <-deadline:
+			t.Fatal("device did not come back")
+		case <-tick.C:
+		}
+	}
+}
+
+// waitStatus waits until ok(status) holds, or fails the test.
+func waitStatus(t *testing.T, a *agent.Agent, what string, d time.Duration, ok func(agent.Status) bool) agent.Status {
+	t.Helper()
+	ch, stop := a.Subscribe()
+	defer stop()
+	timeout := time.After(d)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case st := <-ch:
+			if ok(st) {
+				return st
+			}
+		case <-tick.C:
+			if st := a.Status(); ok(st) {
+				return st
+			}
+		case <-timeout:
+			t.Fatalf("timed out waiting for %s; status %+v", what, a.Status())
+		}
+	}
+}
+
+func modules(t *testing.T, cmd string, mods ...string) {
+	t.Helper()
+	for _, m := range mods {
+		if out, err := exec.Command(cmd, m).CombinedOutput(); err != nil {
+			t.Fatalf("%s %s: %v: %s", cmd, m, err, out)
+		}
+	}
+}
+
+// countingCam counts Stream calls.
+type countingCam struct {
+	capture.Source
+	calls atomic.Int32
+}
+
+func (c *countingCam) Stream(ctx context.Context, s capture.Sink) error {
+	c.calls.Add(1)
+	return c.Source.Stream(ctx, s)
+}
+
+func newAgent(t *testing.T, zone string, cam capture.Source) (*agent.Agent, *gpiotest.LED, func()) {
+	t.Helper()
+	led := &gpiotest.LED{}
+	a, err := agent.New(agent.Config{
+		Identity: firmware.Identity{NodeID: "vm-1", Site: "VM", Room: "Test room", ZoneClass: zone,
+			Installer: "vm-test", IssuedAt: time.Now(), InitialPrivacy: "off"},
+		StatePath: filepath.Join(t.TempDir(), "privacy.json"),
+		Timing:    agent.Timing{RetryMin: 100 * time.Millisecond, RetryMax: time.Second},
+		Logger:    logger(t).With("component", "agent"),
+	}, agent.Deps{LED: led, Shutter: &gpiotest.Shutter{}, Camera: cam,
+		Audio: capture.AudioGuard{Root: os.DirFS("/"), Interval: 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return a, led, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent Run: %v", err)
+		}
+	}
+}
+
+func TestAgentAudioGuard(t *testing.T) {
+	guest(t)
+	snd := strings.Fields(os.Getenv("CAMNODE_SND_MODULES")) // dependency order, snd-dummy last
+	if len(snd) == 0 {
+		t.Fatal("CAMNODE_SND_MODULES not set")
+	}
+	if v := capture.ScanAudio(os.DirFS("/")); v != "" {
+		t.Fatalf("audio present before the test: %s", v)
+	}
+	cam, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 25,
+		Formats: []capture.PixelFormat{capture.YUYV}, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, led, stop := newAgent(t, "reception", cam)
+	defer stop()
+	waitStatus(t, a, "streaming", 20*time.Second, func(s agent.Status) bool { return s.Capture == "streaming" && s.LED })
+	if !led.On() || len(videoFDs(t)) == 0 {
+		t.Fatalf("streaming but LED %v, video fds %v", led.On(), videoFDs(t))
+	}
+
+	modules(t, "insmod", snd...)
+	if v := capture.ScanAudio(os.DirFS("/")); v == "" {
+		t.Fatal("ScanAudio sees nothing after snd-dummy was loaded")
+	} else {
+		t.Logf("ScanAudio: %s", v)
+	}
+	st := waitStatus(t, a, "audio fault and capture off", 10*time.Second, func(s agent.Status) bool {
+		return s.Faults["audio"] != "" && s.Capture == "off" && !s.LED
+	})
+	if led.On() {
+		t.Error("LED still on after the audio fault")
+	}
+	if v := videoFDs(t); len(v) != 0 {
+		t.Errorf("video device still open with audio present: %v", v)
+	}
+	t.Logf("audio fault: %s", st.Faults["audio"])
+
+	dummy := filepath.Base(snd[len(snd)-1])
+	modules(t, "rmmod", strings.TrimSuffix(dummy, ".ko"))
+	waitStatus(t, a, "streaming again", 20*time.Second, func(s agent.Status) bool {
+		return s.Faults["audio"] == "" && s.Capture == "streaming" && s.LED
+	})
+}
+
+func TestClinicalZoneNeverOpens(t *testing.T) {
+	guest(t)
+	v, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam := &countingCam{Source: v}
+	a, led, stop := newAgent(t, "clinical", cam)
+	defer stop()
+	waitStatus(t, a, "zone verdict", 5*time.Second, func(s agent.Status) bool { return !s.CaptureAllowed && s.Faults["zone"] != "" })
+	if _, err := a.SetPrivacy(context.Background(), false, agent.SourceLocal, "vm-test"); err == nil {
+		t.Error("privacy off accepted in a clinical zone")
+	}
+	// Watch the process's fds for 1.5 s: no video node may ever appear.
+	end := time.After(1500 * time.Millisecond)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	samples := 0
+	for done := false; !done; {
+		select {
+		case <-end:
+			done = true
+		case <-tick.C:
+			samples++
+			if v := videoFDs(t); len(v) != 0 {
+				t.Fatalf("video device opened in a clinical zone: %v", v)
+			}
+		}
+	}
+	if n := cam.calls.Load(); n != 0 || led.On() || led.Writes() > 1 {
+		t.Errorf("Stream calls %d, LED on %v, LED writes %d", n, led.On(), led.Writes())
+	}
+	t.Logf("%d fd samples, no /dev/video fd, Stream never called", samples)
+}
+
+// --- benchmark: our loop against go4vl's device loop -----------------------
+
+type usage struct {
+	wall    time.Time
+	cpu     time.Duration
+	mallocs uint64
+}
+
+func sample() usage {
+	var ru unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return usage{wall: time.Now(), cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), mallocs: ms.Mallocs}
+}
+
+func report(name string, frames int, a, b usage) {
+	wall := b.wall.Sub(a.wall)
+	fmt.Printf("CAMNODE-BENCH %s frames=%d wall=%.2fs fps=%.2f cpu_per_frame_ms=%.3f cpu_pct=%.1f allocs_per_frame=%.2f\n",
+		name, frames, wall.Seconds(), float64(frames)/wall.Seconds(),
+		float64(b.cpu-a.cpu)/float64(frames)/1e6, 100*float64(b.cpu-a.cpu)/float64(wall),
+		float64(b.mallocs-a.mallocs)/float64(frames))
+}
+
+const warm, measured = 5, 50
+
+// benchSink samples usage at frame warm and warm+measured, then cancels.
+type benchSink struct {
+	n      int
+	a, b   usage
+	cancel context.CancelFunc
+	bytes  int
+}
+
+func (s *benchSink) Started(capture.Format) {}
+func (s *benchSink) Frame(f *capture.Frame) {
+	s.n++
+	s.bytes += len(f.Data)
+	switch s.n {
+	case warm:
+		s.a = sample()
+	case warm + measured:
+		s.b = sample()
+		s.cancel()
+	}
+}
+
+func TestZBenchCapture(t *testing.T) {
+	guest(t)
+	v, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 25, Formats: []capture.PixelFormat{capture.YUYV}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := &benchSink{cancel: cancel}
+	if err := v.Stream(ctx, s); err != nil || s.n < warm+measured {
+		t.Fatalf("camnode loop: %v after %d frames", err, s.n)
+	}
+	report("camnode", measured, s.a, s.b)
+
+	// go4vl v0.5.0's own loop: device.Open + Start + GetOutput.
+	d, err := device.Open(dev, device.WithPixFormat(v4l2.PixFormat{Width: 640, Height: 480, PixelFormat: v4l2.PixelFmtYUYV, Field: v4l2.FieldNone}),
+		device.WithFPS(25), device.WithBufferSize(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gctx, gcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer gcancel()
+	if err := d.Start(gctx); err != nil {
+		d.Close()
+		t.Fatal(err)
+	}
+	out := d.GetOutput()
+	var a, b usage
+	for i := 1; i <= warm+measured; i++ {
+		select {
+		case f, ok := <-out:
+			if !ok {
+				t.Fatalf("go4vl output closed after %d frames", i)
+			}
+			_ = f
+		case err := <-d.GetError():
+			t.Logf("go4vl error: %v", err)
+		case <-gctx.Done():
+			t.Fatal("go4vl timed out")
+		}
+		switch i {
+		case warm:
+			a = sample()
+		case warm + measured:
+			b = sample()
+		}
+	}
+	fps, _ := d.GetFrameRate()
+	// Stop before cancel: cancelling first lets the loop exit and Close then
+	// skips STREAMOFF and munmap (see docs/perf-capture.md).
+	if err := d.Stop(); err != nil {
+		t.Logf("go4vl Stop: %v", err)
+	}
+	gcancel()
+	if err := d.Close(); err != nil {
+		t.Logf("go4vl Close: %v", err)
+	}
+	report("go4vl", measured, a, b)
+	t.Logf("go4vl reports %d fps", fps)
+}
