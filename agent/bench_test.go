@@ -58,7 +58,8 @@ func (s *stampSink) Cut() { s.cut.Store(time.Now().UnixNano()) }
 // BenchmarkPrivacyOnLatency measures, over b.N privacy-on requests made
 // while frames flow, the time from the request to (a) the frame gate being
 // closed (consumers cut), (b) the shutter write, (c) the LED write. It
-// reports p50 and p99 of each in microseconds.
+// reports p50 and p99 of each in microseconds, and of a baseline: a no-op
+// request round trip through the owner loop (Ping) in the same run.
 //
 //	go test -run '^$' -bench PrivacyOnLatency -benchtime 1000x ./agent/
 func BenchmarkPrivacyOnLatency(b *testing.B) {
@@ -78,7 +79,7 @@ func BenchmarkPrivacyOnLatency(b *testing.B) {
 	go func() { done <- a.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	var gate, shutter, ledOff []float64
+	var ping, gate, shutter, ledOff []float64
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
@@ -90,6 +91,12 @@ func BenchmarkPrivacyOnLatency(b *testing.B) {
 			b.Fatal(err)
 		}
 		<-live // a frame passed the gate: the node is really live
+		// Baseline in the same run: a no-op round trip through the loop.
+		p0 := time.Now()
+		if err := a.Ping(ctx); err != nil {
+			b.Fatal(err)
+		}
+		ping = append(ping, float64(time.Since(p0).Nanoseconds())/1e3)
 		b.StartTimer()
 		t0 := time.Now().UnixNano()
 		if _, err := a.SetPrivacy(ctx, true, SourceLocal, "bench"); err != nil {
@@ -106,6 +113,7 @@ func BenchmarkPrivacyOnLatency(b *testing.B) {
 		b.ReportMetric(v[len(v)/2], name+"-p50-µs")
 		b.ReportMetric(v[(len(v)*99)/100], name+"-p99-µs")
 	}
+	report("ping", ping)
 	report("gate", gate)
 	report("shutter", shutter)
 	report("led", ledOff)

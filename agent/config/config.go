@@ -12,11 +12,13 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,7 +40,33 @@ type Config struct {
 	Audio   Audio       `toml:"audio"`
 	Log     Log         `toml:"log"`
 	MQTT    MQTT        `toml:"mqtt"`
+	// LiveView is the WebRTC live view for authorised viewers.
+	LiveView LiveView `toml:"liveview"`
 }
+
+// LiveView configures the live view (WHEP over HTTPS, one UDP port for
+// media). It is off unless Listen is set. Viewer tokens are verified with
+// the identity's hub_key.
+type LiveView struct {
+	// Listen is the HTTPS address, e.g. ":8443" or "10.0.0.5:8443".
+	Listen string `toml:"listen"`
+	// UDPPort is the single UDP port for all media (ICE UDP mux).
+	UDPPort int `toml:"udp_port"`
+	// CertFile and KeyFile are the TLS certificate and key (PEM).
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// Interfaces whose addresses are offered as ICE host candidates (and
+	// where the UDP port is bound); empty means every non-loopback one.
+	Interfaces  []string `toml:"interfaces"`
+	MaxViewers  int      `toml:"max_viewers"`
+	BitrateKbps int      `toml:"bitrate_kbps"`
+	FPS         int      `toml:"fps"`
+	// AllowedRoles are the token roles that may view.
+	AllowedRoles []string `toml:"allowed_roles"`
+}
+
+// Enabled reports whether the live view is configured.
+func (l LiveView) Enabled() bool { return l.Listen != "" }
 
 // MQTT configures the link to the hub's broker. It is optional: with no
 // brokers the node runs without MQTT.
@@ -159,6 +187,8 @@ func Default() Config {
 		Audio: Audio{PollInterval: Duration(time.Second)},
 		Log:   Log{Level: "info", Format: "text"},
 		MQTT:  MQTT{Keepalive: Duration(10 * time.Second), HADiscovery: true, TopicPrefix: "camnode"},
+		LiveView: LiveView{UDPPort: 8444, MaxViewers: 4, BitrateKbps: 1500, FPS: 30,
+			AllowedRoles: []string{"staff", "security"}},
 	}
 }
 
@@ -295,6 +325,7 @@ func (c Config) Validate() error {
 		bad("log.format", "%q must be text or json", c.Log.Format)
 	}
 	errs = append(errs, c.MQTT.validate()...)
+	errs = append(errs, c.LiveView.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -348,6 +379,59 @@ func (m MQTT) validate() []error {
 	}
 	if !topicLevelRe.MatchString(m.TopicPrefix) {
 		bad("topic_prefix", "%q must be one topic level of [a-z0-9_-]", m.TopicPrefix)
+	}
+	return errs
+}
+
+var roleRe = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,31}$`)
+
+func (l LiveView) validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("liveview.%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if !l.Enabled() {
+		return nil
+	}
+	if host, port, err := net.SplitHostPort(l.Listen); err != nil || port == "" {
+		bad("listen", "%q must be host:port or :port", l.Listen)
+	} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		bad("listen", "%q: port must be 1..65535", l.Listen)
+	} else if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		bad("listen", "%q: host must be an IP address", l.Listen)
+	}
+	if l.UDPPort < 1 || l.UDPPort > 65535 {
+		bad("udp_port", "%d must be between 1 and 65535", l.UDPPort)
+	}
+	for _, k := range []struct{ key, p string }{{"cert_file", l.CertFile}, {"key_file", l.KeyFile}} {
+		switch {
+		case k.p == "":
+			bad(k.key, "required (the live view is served over HTTPS only)")
+		case !filepath.IsAbs(k.p):
+			bad(k.key, "%q must be an absolute path", k.p)
+		}
+	}
+	for i, n := range l.Interfaces {
+		if n == "" || len(n) > 15 || strings.ContainsAny(n, "/ \t") {
+			bad(fmt.Sprintf("interfaces[%d]", i), "%q is not an interface name", n)
+		}
+	}
+	if l.MaxViewers < 1 || l.MaxViewers > 64 {
+		bad("max_viewers", "%d must be between 1 and 64", l.MaxViewers)
+	}
+	if l.BitrateKbps < 100 || l.BitrateKbps > 20000 {
+		bad("bitrate_kbps", "%d must be between 100 and 20000", l.BitrateKbps)
+	}
+	if l.FPS < 1 || l.FPS > 60 {
+		bad("fps", "%d must be between 1 and 60", l.FPS)
+	}
+	if len(l.AllowedRoles) == 0 {
+		bad("allowed_roles", "needs at least one role")
+	}
+	for i, r := range l.AllowedRoles {
+		if !roleRe.MatchString(r) {
+			bad(fmt.Sprintf("allowed_roles[%d]", i), "%q must be a lower-case word", r)
+		}
 	}
 	return errs
 }

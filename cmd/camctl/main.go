@@ -54,6 +54,7 @@ var commands = map[string]command{
 	"watch":     {"live table of nodes from their MQTT status", cmdWatch},
 	"privacy":   {"switch a node's privacy: camctl privacy NODE on|off", cmdPrivacy},
 	"audit":     {"print a node's audit trail from MQTT", cmdAudit},
+	"token":     {"mint a live-view token for a node", cmdToken},
 }
 
 func usage(w io.Writer) {

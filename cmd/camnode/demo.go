@@ -45,6 +45,7 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	privacy := fs.String("privacy", "off", "privacy mode on first boot: on or off")
 	verbose := fs.Bool("v", false, "log every agent transition")
 	withMQTT := fs.Bool("mqtt", true, "run an embedded MQTT broker on loopback and link the node to it")
+	lvAddr := fs.String("liveview", "127.0.0.1:8443", "live-view HTTPS address (\"\" = off); media on the next port (UDP)")
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
 	}
@@ -58,15 +59,24 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	defer os.RemoveAll(dir)
+	hub, err := newDemoHub(dir)
+	if err != nil {
+		return err
+	}
 	cfg, err := provisionDemo(dir, firmware.Identity{
 		NodeID: "demo-node", Site: "Demo Practice", Room: *room, ZoneClass: *zone,
-		InitialPrivacy: *privacy, Installer: "camnode demo", IssuedAt: time.Now().UTC(),
+		InitialPrivacy: *privacy, Installer: "camnode demo", IssuedAt: time.Now().UTC(), HubKey: hub.pub,
 	})
 	if err != nil {
 		return err
 	}
 	cfg.Camera = config.Camera{Source: "synthetic", Width: w, Height: h, FPS: *fps, Formats: []string{"I420"}}
 	cfg.GPIO.Simulate = true
+	if *lvAddr != "" {
+		if cfg.LiveView, err = hub.liveViewConfig(dir, *lvAddr); err != nil {
+			return err
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -99,6 +109,11 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stdout, "  MQTT broker:     %s (embedded, plaintext, loopback only: demo use)\n", brokerURL)
 		fmt.Fprintf(stdout, "                   camctl watch -broker %s -insecure\n", brokerURL)
 		fmt.Fprintf(stdout, "                   camctl privacy -broker %s -insecure demo-node on|off\n", brokerURL)
+	}
+	if *lvAddr != "" {
+		if err := hub.printURL(stdout, "demo-node", *lvAddr); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "  quit:            q + Enter or Ctrl-C\n\n")
 

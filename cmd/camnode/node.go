@@ -115,6 +115,12 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 		aud = mqtt.Tee(fileAud, outbox)
 	}
 
+	lv, err := newLiveView(cfg.LiveView, id, allowed, log)
+	if err != nil {
+		return err
+	}
+	defer lv.close()
+
 	a, err := agent.New(agent.Config{
 		Identity:    id,
 		IdentityErr: idErr,
@@ -132,6 +138,7 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 		Camera: cam,
 		Audio:  capture.AudioGuard{Root: os.DirFS("/"), Interval: cfg.Audio.PollInterval.D()},
 		Audit:  aud,
+		Sinks:  lv.sinks(),
 	})
 	if err != nil {
 		return err
@@ -168,6 +175,7 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 		defer notify.Stopping()
 		go notify.Watchdog(ctx, loopHeartbeat(ctx, a, notify.WatchdogInterval()))
 	}
+	lv.serve(ctx, a)
 	runErr := a.Run(ctx)
 	ln.Close()
 	<-ctlDone

@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package liveview
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/agent/liveview/token"
+	"github.com/camnode/camnode/capture"
+)
+
+// Defaults and limits.
+const (
+	DefaultMaxViewers  = 4
+	DefaultBitrateKbps = 1500
+	DefaultFPS         = 30
+	// MaxOfferSize bounds the SDP offer body (413 above it).
+	MaxOfferSize = 32 << 10
+	// DefaultMTU is the largest RTP payload sent.
+	DefaultMTU = 1200
+	// nackBufferSize is the per-sender retransmission buffer (packets).
+	// Cut discards it by closing the peer connection.
+	nackBufferSize = 512
+	// gatherTimeout bounds ICE gathering for one answer.
+	gatherTimeout = 5 * time.Second
+)
+
+// Source is the audit source of live-view records.
+const Source agent.Source = "liveview"
+
+// Config configures a live view.
+type Config struct {
+	// NodeID is this node's id: tokens must name it as their audience.
+	NodeID string
+	// HubKey verifies viewer tokens (the identity's hub_key).
+	HubKey ed25519.PublicKey
+	// AllowedRoles are the roles that may view (e.g. staff, security).
+	AllowedRoles []string
+	MaxViewers   int // default DefaultMaxViewers
+	BitrateKbps  int // software encoder target, default DefaultBitrateKbps
+	FPS          int // at most this many frames per second are sent, default DefaultFPS
+	// UDPPort is the one UDP port for all media (ICE UDP mux); 0 picks one
+	// (tests).
+	UDPPort int
+	// Interfaces names the network interfaces whose addresses become ICE
+	// host candidates and on which the UDP port is bound; empty means
+	// every non-loopback interface. "lo" allows loopback (tests, demo).
+	Interfaces []string
+	// FailRate and FailBurst limit failed attempts (bad tokens) per remote
+	// address: a token bucket of FailBurst refilled at FailRate per second.
+	// Defaults 0.2/s and 5.
+	FailRate  float64
+	FailBurst int
+	MTU       int // default DefaultMTU
+	Logger    *slog.Logger
+	// Clock drives token checks and expiry timers; nil is the real clock.
+	Clock clockwork.Clock
+}
+
+func (c *Config) defaults() error {
+	if c.MaxViewers == 0 {
+		c.MaxViewers = DefaultMaxViewers
+	}
+	if c.BitrateKbps == 0 {
+		c.BitrateKbps = DefaultBitrateKbps
+	}
+	if c.FPS == 0 {
+		c.FPS = DefaultFPS
+	}
+	if c.FailRate == 0 {
+		c.FailRate = 0.2
+	}
+	if c.FailBurst == 0 {
+		c.FailBurst = 5
+	}
+	if c.MTU == 0 {
+		c.MTU = DefaultMTU
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
+	}
+	var errs []error
+	if c.MaxViewers < 1 || c.MaxViewers > 64 {
+		errs = append(errs, fmt.Errorf("MaxViewers %d: want 1..64", c.MaxViewers))
+	}
+	if c.BitrateKbps < 100 || c.BitrateKbps > 20000 {
+		errs = append(errs, fmt.Errorf("BitrateKbps %d: want 100..20000", c.BitrateKbps))
+	}
+	if c.FPS < 1 || c.FPS > 60 {
+		errs = append(errs, fmt.Errorf("FPS %d: want 1..60", c.FPS))
+	}
+	if c.UDPPort < 0 || c.UDPPort > 65535 {
+		errs = append(errs, fmt.Errorf("UDPPort %d: want 0..65535", c.UDPPort))
+	}
+	if c.MTU < 200 || c.MTU > 1400 {
+		errs = append(errs, fmt.Errorf("MTU %d: want 200..1400", c.MTU))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("liveview: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// Node is what the live view needs from the agent.
+type Node interface {
+	Status() agent.Status
+	Record(agent.AuditRecord) error
+}
+
+// Server is the live view: an agent.FrameSink that encodes once and sends
+// to every authorised viewer, and the WHEP endpoint viewers connect to.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	clock  clockwork.Clock
+	verify *token.Verifier
+	lim    *limiter
+	api    *webrtc.API
+	mux    ice.UDPMux
+
+	node atomic.Pointer[nodeRef]
+
+	// mu guards the session set, the epoch and the shared track. The
+	// encoder writes packets holding the read lock; Cut takes the write
+	// lock to bump the epoch, so no packet of an old epoch is written after
+	// Cut has taken it.
+	mu       sync.RWMutex
+	epoch    uint64
+	closed   bool
+	sessions map[string]*session
+	opening  int // sessions being negotiated (count against MaxViewers)
+	track    *webrtc.TrackLocalStaticRTP
+
+	live     atomic.Bool   // frames are flowing: set by WriteFrame, cleared by Cut under mu
+	epochA   atomic.Uint64 // mirror of epoch for the capture goroutine
+	viewers  atomic.Int32  // len(sessions) + opening
+	wantKey  atomic.Bool
+	minGap   time.Duration
+	lastIn   time.Time // capture goroutine only
+	dropped  atomic.Uint64
+	audits   sync.WaitGroup
+	frameOut atomic.Uint64 // access units sent
+
+	// newest-wins hand-off from the capture goroutine to the encoder.
+	pmu     sync.Mutex
+	pending *slot
+	spare   []*slot
+	wake    chan struct{}
+	quit    chan struct{}
+	encDone chan struct{}
+
+	// encoder goroutine state
+	enc      encoder
+	encFmt   capture.Format
+	encEpoch uint64
+	au       []byte
+	pk       *packetizer
+	t0       time.Time
+	encErr   string
+}
+
+type nodeRef struct{ Node }
+
+// slot is one pooled frame buffer.
+type slot struct {
+	buf    []byte
+	format capture.Format // as encoded: YUYV is converted to I420
+	t      time.Time
+	epoch  uint64
+}
+
+// encoder encodes raw pictures into H.264 access units.
+type encoder interface {
+	Encode(dst, pic []byte, key bool) ([]byte, error)
+	Close()
+}
+
+// New builds a live view. It binds the UDP port; the HTTPS side is served
+// by Handler (see Serve). Call Close when done.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	v, err := token.NewVerifier(cfg.HubKey, cfg.NodeID, cfg.AllowedRoles, cfg.Clock.Now)
+	if err != nil {
+		return nil, fmt.Errorf("liveview: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, verify: v,
+		lim:      newLimiter(cfg.FailRate, cfg.FailBurst, cfg.Clock.Now),
+		sessions: map[string]*session{},
+		minGap:   time.Second / time.Duration(cfg.FPS) * 8 / 10,
+		spare:    []*slot{{}, {}},
+		wake:     make(chan struct{}, 1),
+		quit:     make(chan struct{}),
+		encDone:  make(chan struct{}),
+	}
+	var seq [2]byte
+	_, _ = rand.Read(seq[:])
+	s.pk = newPacketizer(cfg.MTU, uint16(seq[0])<<8|uint16(seq[1]))
+	if s.api, s.mux, err = newAPI(cfg); err != nil {
+		return nil, err
+	}
+	go s.encodeLoop()
+	return s, nil
+}
+
+// newAPI builds the pion API: H.264 only (no audio codec at all), NACK
+// responder and sender reports, one UDP port on the configured interfaces,
+// no mDNS, no STUN.
+func newAPI(cfg Config) (*webrtc.API, ice.UDPMux, error) {
+	m := &webrtc.MediaEngine{}
+	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
+	for i, fmtp := range []string{
+		"level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+		"level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f",
+	} {
+		if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+				SDPFmtpLine: fmtp, RTCPFeedback: fb},
+			PayloadType: webrtc.PayloadType(102 + 2*i),
+		}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, nil, fmt.Errorf("liveview: %w", err)
+		}
+	}
+	ir := &interceptor.Registry{}
+	resp, err := nack.NewResponderInterceptor(nack.ResponderSize(nackBufferSize))
+	if err != nil {
+		return nil, nil, fmt.Errorf("liveview: %w", err)
+	}
+	ir.Add(resp)
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, nil, fmt.Errorf("liveview: %w", err)
+	}
+	ir.Add(sr)
+
+	keep := func(name string) bool {
+		if len(cfg.Interfaces) == 0 {
+			return name != "lo"
+		}
+		return slices.Contains(cfg.Interfaces, name)
+	}
+	opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithInterfaceFilter(keep),
+		ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4, ice.NetworkTypeUDP6)}
+	loop := slices.Contains(cfg.Interfaces, "lo")
+	if loop {
+		opts = append(opts, ice.UDPMuxFromPortWithLoopback())
+	}
+	mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("liveview: udp port %d: %w", cfg.UDPPort, err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetICEUDPMux(mux)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetInterfaceFilter(keep)
+	se.SetIncludeLoopbackCandidate(loop)
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	return api, mux, nil
+}
+
+// SetNode connects the live view to the agent (status for admission,
+// Record for audit). Sessions are refused until it is set.
+func (s *Server) SetNode(n Node) { s.node.Store(&nodeRef{n}) }
+
+// Viewers returns the number of sessions open or being opened
+// (agent.ViewerCounter).
+func (s *Server) Viewers() int { return int(s.viewers.Load()) }
+
+// UDPAddrs returns the local addresses of the media port.
+func (s *Server) UDPAddrs() []string {
+	var out []string
+	for _, a := range s.mux.GetListenAddresses() {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// WriteFrame implements agent.FrameSink. It never blocks on the encoder:
+// the frame is copied (or converted) into a pooled buffer that replaces
+// any frame the encoder has not yet taken (newest wins).
+func (s *Server) WriteFrame(f *capture.Frame) {
+	if !s.live.Load() {
+		s.live.Store(true)
+	}
+	if s.viewers.Load() == 0 {
+		return
+	}
+	if !s.lastIn.IsZero() && f.Time.Sub(s.lastIn) < s.minGap && f.Time.After(s.lastIn) {
+		return
+	}
+	if f.Format.Pixel == capture.MJPEG {
+		return // no decoder: MJPEG cameras are not viewable
+	}
+	need := len(f.Data)
+	if f.Format.Pixel != capture.H264 {
+		need = f.Format.FrameSize()
+		if need == 0 || len(f.Data) < need {
+			return
+		}
+	}
+	s.lastIn = f.Time
+	s.pmu.Lock()
+	sl := s.pending
+	s.pending = nil
+	if sl == nil && len(s.spare) > 0 {
+		sl = s.spare[len(s.spare)-1]
+		s.spare = s.spare[:len(s.spare)-1]
+	} else if sl != nil {
+		s.dropped.Add(1)
+	}
+	s.pmu.Unlock()
+	if sl == nil {
+		s.dropped.Add(1)
+		return
+	}
+	sl.format, sl.t, sl.epoch = f.Format, f.Time, s.epochA.Load()
+	switch f.Format.Pixel {
+	case capture.YUYV:
+		sl.buf = yuyvToI420(sl.buf[:0], f.Data[:need], f.Format.Width, f.Format.Height)
+		sl.format.Pixel = capture.I420
+	default:
+		sl.buf = append(sl.buf[:0], f.Data[:need]...)
+	}
+	s.pmu.Lock()
+	s.pending = sl
+	s.pmu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Cut implements agent.FrameSink: with the gate held closed it stops the
+// shared track, drops the pending frame and closes every peer connection
+// (which discards the senders' retransmission buffers) before returning.
+// Sessions are not resumed: viewers must connect again with a new token.
+func (s *Server) Cut() {
+	s.mu.Lock()
+	s.epoch++
+	s.epochA.Store(s.epoch)
+	s.live.Store(false)
+	old := s.sessions
+	s.sessions = map[string]*session{}
+	s.track = nil
+	s.viewers.Add(-int32(len(old)))
+	s.mu.Unlock()
+
+	s.pmu.Lock()
+	if s.pending != nil {
+		s.spare = append(s.spare, s.pending)
+		s.pending = nil
+	}
+	s.pmu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, sess := range old {
+		wg.Go(func() { sess.close() })
+	}
+	wg.Wait()
+	for _, sess := range old {
+		s.finish(sess, "privacy: gate closed")
+	}
+}
+
+// Close ends every session and stops the encoder and the UDP port.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.Cut()
+	close(s.quit)
+	<-s.encDone
+	s.audits.Wait()
+	return s.mux.Close()
+}
+
+// newID returns a random session id (128 bits, hex).
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package liveview
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/pion/rtp"
+)
+
+// post sends a WHEP offer to the handler.
+func post(h http.Handler, tok, ctype, body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, "/whep", strings.NewReader(body))
+	r.RemoteAddr = "192.0.2.7:40000"
+	if ctype != "" {
+		r.Header.Set("Content-Type", ctype)
+	}
+	if tok != "" {
+		r.Header.Set("Authorization", "Bearer "+tok)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func readSDP(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "sdp", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestRefusals: every bad request gets a clear 4xx/503, opens no session,
+// writes no audit record and leaves the token unused.
+func TestRefusals(t *testing.T) {
+	k := newKeys(t)
+	s, n := newServer(t, k, nil, func(c *Config) { c.FailBurst = 1000 })
+	s.live.Store(true)
+	h := s.Handler()
+	offer := readSDP(t, "chromium-audio-video.sdp")
+	now := time.Now()
+
+	type tc struct {
+		name       string
+		tok        string
+		ctype      string
+		body       string
+		private    bool
+		code       int
+		tokenFresh bool // a valid token that must still be usable afterwards
+	}
+	var cases []tc
+	for _, c := range tokenCases() {
+		cases = append(cases, tc{name: "token " + c.name, tok: c.make(k, now), ctype: "application/sdp", body: offer, code: c.code})
+	}
+	good := func() string { return k.mint(t, now, 5*time.Minute) }
+	cases = append(cases,
+		tc{name: "no content type", tok: good(), body: offer, code: http.StatusUnsupportedMediaType, tokenFresh: true},
+		tc{name: "json content type", tok: good(), ctype: "application/json", body: offer, code: http.StatusUnsupportedMediaType, tokenFresh: true},
+		tc{name: "oversized", tok: good(), ctype: "application/sdp", body: strings.Repeat("a=x\r\n", MaxOfferSize/5+10), code: http.StatusRequestEntityTooLarge, tokenFresh: true},
+		tc{name: "privacy on", tok: good(), ctype: "application/sdp", body: offer, private: true, code: http.StatusServiceUnavailable, tokenFresh: true},
+	)
+	entries, _ := os.ReadDir(filepath.Join("testdata", "sdp"))
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "bad-") {
+			cases = append(cases, tc{name: "sdp " + e.Name(), tok: good(), ctype: "application/sdp; charset=utf-8",
+				body: readSDP(t, e.Name()), code: http.StatusBadRequest, tokenFresh: true})
+		}
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n.setPrivate(c.private)
+			defer n.setPrivate(false)
+			w := post(h, c.tok, c.ctype, c.body)
+			if w.Code != c.code {
+				t.Fatalf("status %d (%s), want %d", w.Code, strings.TrimSpace(w.Body.String()), c.code)
+			}
+			if strings.TrimSpace(w.Body.String()) == "" {
+				t.Error("no reason in the body")
+			}
+			if v := s.Viewers(); v != 0 {
+				t.Fatalf("%d viewers after a refusal", v)
+			}
+			if r := n.Records(); len(r) != 0 {
+				t.Fatalf("audit records after a refusal: %v", r)
+			}
+			if c.tokenFresh {
+				if _, err := s.verify.Verify(c.tok); err != nil {
+					t.Fatalf("refusal consumed or broke the token: %v", err)
+				}
+			}
+		})
+	}
+	t.Run("delete unknown", func(t *testing.T) {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodDelete, "/whep/0123", nil))
+		if w.Code != http.StatusNotFound {
+			t.Fatalf("status %d", w.Code)
+		}
+	})
+}
+
+func TestRateLimit(t *testing.T) {
+	k := newKeys(t)
+	clock := clockwork.NewFakeClockAt(time.Now())
+	s, _ := newServer(t, k, clock, func(c *Config) { c.FailBurst, c.FailRate = 3, 1 })
+	h := s.Handler()
+	for i := range 3 {
+		if w := post(h, "bogus", "application/sdp", "v=0"); w.Code != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d", i, w.Code)
+		}
+	}
+	// The bucket is empty: even a valid token waits.
+	if w := post(h, k.mint(t, clock.Now(), time.Minute), "application/sdp", "v=0"); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("4th attempt: %d, want 429", w.Code)
+	}
+	clock.Advance(1100 * time.Millisecond)
+	if w := post(h, "bogus", "application/sdp", "v=0"); w.Code != http.StatusUnauthorized {
+		t.Fatalf("after refill: %d, want 401", w.Code)
+	}
+}
+
+// session opens a pion viewer through the handler and waits for media.
+func openSession(t *testing.T, s *Server, tok string, interceptors bool) (*receiver, string) {
+	t.Helper()
+	r := newReceiver(t, interceptors)
+	w := post(s.Handler(), tok, "application/sdp", r.offer(t))
+	if w.Code != http.StatusCreated {
+		t.Fatalf("offer: %d %s", w.Code, w.Body.String())
+	}
+	loc := w.Header().Get("Location")
+	if !strings.HasPrefix(loc, "/whep/") || w.Header().Get("Content-Type") != "application/sdp" {
+		t.Fatalf("Location %q Content-Type %q", loc, w.Header().Get("Content-Type"))
+	}
+	r.answer(t, w.Body.String())
+	waitFor(t, r.connect, 10*time.Second, "connection")
+	return r, loc
+}
+
+func TestSessionMediaDeleteReplay(t *testing.T) {
+	k := newKeys(t)
+	s, n := newServer(t, k, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var gate sync.RWMutex
+	feedFrames(ctx, t, s, 640, 480, 30, &gate)
+	waitCond(t, 5*time.Second, "frames", func() bool { return s.live.Load() })
+	tok := k.mint(t, time.Now(), 5*time.Minute)
+	r, loc := openSession(t, s, tok, true)
+	// Media: complete access units, the first one a keyframe.
+	var aus int
+	first := true
+	deadline := time.After(10 * time.Second)
+	for aus < 30 {
+		select {
+		case p := <-r.pkts:
+			if first {
+				if p.Payload[0]&0x1f != nalSPS {
+					t.Fatalf("first packet is NAL type %d, want SPS (keyframe on join)", p.Payload[0]&0x1f)
+				}
+				first = false
+			}
+			if p.Marker {
+				aus++
+			}
+		case <-deadline:
+			t.Fatalf("only %d access units", aus)
+		}
+	}
+	if s.Viewers() != 1 {
+		t.Fatalf("viewers %d", s.Viewers())
+	}
+	// The token opened one session: a replay is refused.
+	if w := post(s.Handler(), tok, "application/sdp", newReceiver(t, false).offer(t)); w.Code != http.StatusUnauthorized {
+		t.Fatalf("replayed token: %d, want 401", w.Code)
+	}
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, httptest.NewRequest(http.MethodDelete, loc, nil))
+	if w.Code != http.StatusOK {
+		t.Fatalf("delete: %d", w.Code)
+	}
+	waitFor(t, r.closed, 10*time.Second, "viewer closed")
+	s.audits.Wait()
+	recs := n.Records()
+	if len(recs) != 1 || recs[0].Kind != "view" || recs[0].Actor != "alice" ||
+		!strings.Contains(recs[0].Reason, `ended="viewer hung up"`) || !strings.Contains(recs[0].Reason, `purpose="fall check"`) ||
+		strings.Contains(recs[0].Reason, "frames=0 ") {
+		t.Fatalf("audit: %+v", recs)
+	}
+}
+
+// TestCutStopsRetransmission: NACKs are answered while viewing; after Cut
+// the peer connection is closed and NACKs for the same packets get
+// nothing.
+func TestCutStopsRetransmission(t *testing.T) {
+	k := newKeys(t)
+	s, n := newServer(t, k, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var gate sync.RWMutex
+	feedFrames(ctx, t, s, 640, 480, 30, &gate)
+	waitCond(t, 5*time.Second, "frames", func() bool { return s.live.Load() })
+	r, _ := openSession(t, s, k.mint(t, time.Now(), 5*time.Minute), false)
+	ssrc := waitFor(t, r.ssrc, 5*time.Second, "track")
+	var seen []uint16
+	for len(seen) < 50 {
+		p := waitFor(t, r.pkts, 10*time.Second, "packets")
+		seen = append(seen, p.SequenceNumber)
+	}
+	old := seen[len(seen)-20 : len(seen)-10]
+
+	// Before Cut, a NACK is answered with the same sequence number.
+	if err := r.nack(ssrc, old[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if !gotSeq(r.pkts, old[0], 5*time.Second) {
+		t.Fatalf("NACK for %d before Cut was not answered: the test cannot show anything", old[0])
+	}
+
+	start := time.Now()
+	gate.Lock()
+	s.Cut()
+	gate.Unlock()
+	t.Logf("Cut took %v", time.Since(start))
+	if s.Viewers() != 0 {
+		t.Fatalf("viewers after Cut: %d", s.Viewers())
+	}
+	n.setPrivate(true)
+	waitFor(t, r.closed, 10*time.Second, "viewer to see the connection closed")
+	for {
+		select {
+		case <-r.pkts: // drain what was in flight before Cut
+			continue
+		default:
+		}
+		break
+	}
+	_ = r.nack(ssrc, old) // may fail: the viewer's transport is closed too
+	if gotAny(r.pkts, 500*time.Millisecond) {
+		t.Fatal("a packet arrived after Cut")
+	}
+	s.audits.Wait()
+	if recs := n.Records(); len(recs) != 1 || !strings.Contains(recs[0].Reason, "privacy") {
+		t.Fatalf("audit: %+v", recs)
+	}
+	// No new session while private.
+	if w := post(s.Handler(), k.mint(t, time.Now(), time.Minute), "application/sdp", newReceiver(t, false).offer(t)); w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("offer while private: %d", w.Code)
+	}
+}
+
+func TestTokenExpiryEndsSession(t *testing.T) {
+	k := newKeys(t)
+	clock := clockwork.NewFakeClockAt(time.Now())
+	s, n := newServer(t, k, clock)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var gate sync.RWMutex
+	feedFrames(ctx, t, s, 320, 240, 30, &gate)
+	waitCond(t, 5*time.Second, "frames", func() bool { return s.live.Load() })
+	r, _ := openSession(t, s, k.mint(t, clock.Now(), 2*time.Minute), true)
+	clock.Advance(2*time.Minute + time.Second)
+	waitCond(t, 5*time.Second, "session to end at expiry", func() bool { return s.Viewers() == 0 })
+	waitFor(t, r.closed, 15*time.Second, "viewer to see the connection end")
+	s.audits.Wait()
+	if recs := n.Records(); len(recs) != 1 || !strings.Contains(recs[0].Reason, "token expired") {
+		t.Fatalf("audit: %+v", recs)
+	}
+}
+
+// TestAudioRejected: chromium's audio+video offer gets m=audio 0.
+func TestAudioRejected(t *testing.T) {
+	k := newKeys(t)
+	s, _ := newServer(t, k, nil)
+	s.live.Store(true)
+	w := post(s.Handler(), k.mint(t, time.Now(), time.Minute), "application/sdp", readSDP(t, "chromium-audio-video.sdp"))
+	if w.Code != http.StatusCreated {
+		t.Fatalf("%d %s", w.Code, w.Body.String())
+	}
+	ans := w.Body.String()
+	if !strings.Contains(ans, "m=audio 0 ") || strings.Count(ans, "m=audio") != 1 {
+		t.Fatalf("audio not rejected:\n%s", ans)
+	}
+	if !strings.Contains(ans, "a=sendonly") || strings.Contains(strings.ToLower(ans), "opus") {
+		t.Fatalf("answer:\n%s", ans)
+	}
+	if strings.Contains(ans, "typ srflx") || strings.Contains(ans, "typ relay") || strings.Contains(ans, ".local") {
+		t.Fatalf("unexpected candidates:\n%s", ans)
+	}
+}
+
+// FuzzOffer: no body, content type or token shape makes the handler panic;
+// every answer is 201 or a 4xx/503 with a reason.
+func FuzzOffer(f *testing.F) {
+	entries, _ := os.ReadDir(filepath.Join("testdata", "sdp"))
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join("testdata", "sdp", e.Name()))
+		f.Add(string(b), "application/sdp", true)
+	}
+	f.Add("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n", "application/sdp", true)
+	f.Add("v=0", "text/plain", false)
+	k := newKeys(f)
+	s, _ := newServer(f, k, nil, func(c *Config) { c.FailBurst = 1 << 30 })
+	s.live.Store(true)
+	h := s.Handler()
+	f.Fuzz(func(t *testing.T, body, ctype string, valid bool) {
+		tok := "x"
+		if valid {
+			tok = k.mint(t, time.Now(), time.Minute)
+		}
+		w := post(h, tok, ctype, body)
+		switch {
+		case w.Code == http.StatusCreated:
+			s.Cut()
+			s.live.Store(true)
+		case w.Code >= 400 && w.Code < 500 || w.Code == http.StatusServiceUnavailable:
+			if strings.TrimSpace(w.Body.String()) == "" {
+				t.Fatalf("status %d without a reason", w.Code)
+			}
+		default:
+			t.Fatalf("status %d: %s", w.Code, w.Body.String())
+		}
+	})
+}
+
+func waitCond(t testing.TB, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		<-tick.C
+	}
+}
+
+func gotSeq(ch <-chan *rtp.Packet, seq uint16, d time.Duration) bool {
+	deadline := time.After(d)
+	for {
+		select {
+		case p := <-ch:
+			if p.SequenceNumber == seq {
+				return true
+			}
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+func gotAny(ch <-chan *rtp.Packet, d time.Duration) bool {
+	select {
+	case <-ch:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package liveview
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/agent/liveview/token"
+)
+
+// session is one viewer's peer connection.
+type session struct {
+	id     string
+	pc     *webrtc.PeerConnection
+	claims *token.Claims
+	remote string
+	start  time.Time
+	expiry clockwork.Timer
+
+	connected atomic.Bool
+	frames    atomic.Uint64
+	closeOnce sync.Once
+	endOnce   sync.Once
+	done      chan struct{} // closed once the peer connection is closed
+}
+
+func (sess *session) close() {
+	sess.closeOnce.Do(func() {
+		if sess.expiry != nil {
+			sess.expiry.Stop()
+		}
+		_ = sess.pc.Close()
+		close(sess.done)
+	})
+}
+
+// statusError is a failure with the HTTP status it maps to.
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+func fail(code int, format string, args ...any) error {
+	return &statusError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// admit reports why a new session cannot start now, or nil.
+func (s *Server) admitLocked() error {
+	if s.closed {
+		return fail(http.StatusServiceUnavailable, "live view is shutting down")
+	}
+	ref := s.node.Load()
+	if ref == nil {
+		return fail(http.StatusServiceUnavailable, "node is starting")
+	}
+	st := ref.Status()
+	switch {
+	case st.Privacy:
+		return fail(http.StatusServiceUnavailable, "privacy is on")
+	case !st.Recording || !s.live.Load():
+		return fail(http.StatusServiceUnavailable, "camera is not streaming (capture %s)", st.Capture)
+	case len(s.sessions)+s.opening >= s.cfg.MaxViewers:
+		return fail(http.StatusServiceUnavailable, "maximum of %d viewers reached", s.cfg.MaxViewers)
+	case s.encErr != "":
+		return fail(http.StatusServiceUnavailable, "%s", s.encErr)
+	}
+	return nil
+}
+
+// checkOffer parses an SDP offer and checks that it asks to receive video.
+// It never panics on any input.
+func checkOffer(offer string) error {
+	if strings.TrimSpace(offer) == "" {
+		return fail(http.StatusBadRequest, "empty SDP offer")
+	}
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(offer); err != nil {
+		return fail(http.StatusBadRequest, "invalid SDP offer: %v", err)
+	}
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media != "video" || m.MediaName.Port.Value == 0 {
+			continue
+		}
+		dir := "sendrecv"
+		for _, a := range m.Attributes {
+			switch a.Key {
+			case "sendrecv", "recvonly", "sendonly", "inactive":
+				dir = a.Key
+			}
+		}
+		if dir == "sendrecv" || dir == "recvonly" {
+			return nil
+		}
+	}
+	return fail(http.StatusBadRequest, "SDP offer has no video section that can receive")
+}
+
+// open negotiates a session for a verified token: it answers offer and
+// registers the session, consuming the token's jti. On any error nothing
+// is left behind.
+func (s *Server) open(ctx context.Context, offer string, c *token.Claims, remote string) (*session, string, error) {
+	if err := checkOffer(offer); err != nil {
+		return nil, "", err
+	}
+	s.mu.Lock()
+	if err := s.admitLocked(); err != nil {
+		s.mu.Unlock()
+		return nil, "", err
+	}
+	s.opening++
+	s.viewers.Add(1)
+	epoch := s.epoch
+	s.mu.Unlock()
+	registered := false
+	defer func() {
+		if !registered {
+			s.mu.Lock()
+			s.opening--
+			s.viewers.Add(-1)
+			s.mu.Unlock()
+		}
+	}()
+
+	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, "", fail(http.StatusInternalServerError, "peer connection: %v", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = pc.Close()
+		}
+	}()
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return nil, "", fail(http.StatusBadRequest, "SDP offer refused: %v", err)
+	}
+	track, err := s.trackFor(epoch)
+	if err != nil {
+		return nil, "", err
+	}
+	sender, err := pc.AddTrack(track)
+	if err != nil {
+		return nil, "", fail(http.StatusBadRequest, "cannot send video to this offer: %v", err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return nil, "", fail(http.StatusBadRequest, "cannot answer the SDP offer: %v", err)
+	}
+	if err := checkAnswer(answer.SDP); err != nil {
+		return nil, "", err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(answer); err != nil {
+		return nil, "", fail(http.StatusInternalServerError, "local description: %v", err)
+	}
+	gctx, cancel := context.WithTimeout(ctx, gatherTimeout)
+	defer cancel()
+	select {
+	case <-gathered:
+	case <-gctx.Done():
+		return nil, "", fail(http.StatusServiceUnavailable, "ICE gathering did not finish")
+	}
+
+	now := s.clock.Now()
+	sess := &session{id: newID(), pc: pc, claims: c, remote: remote, start: now, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.epoch != epoch {
+		s.mu.Unlock()
+		return nil, "", fail(http.StatusServiceUnavailable, "privacy is on")
+	}
+	if err := s.admitAfterOpen(); err != nil {
+		s.mu.Unlock()
+		return nil, "", err
+	}
+	if err := s.verify.Consume(c, now); err != nil {
+		s.mu.Unlock()
+		return nil, "", fail(http.StatusUnauthorized, "%v", err)
+	}
+	s.sessions[sess.id] = sess
+	s.opening--
+	registered, ok = true, true
+	s.mu.Unlock()
+
+	sess.expiry = s.clock.AfterFunc(c.ExpiresAt.Sub(now), func() { s.end(sess.id, "token expired") })
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			sess.connected.Store(true)
+			s.wantKey.Store(true)
+		case webrtc.PeerConnectionStateFailed:
+			s.end(sess.id, "connection failed")
+		case webrtc.PeerConnectionStateClosed:
+			s.end(sess.id, "connection closed")
+		}
+	})
+	go s.readRTCP(sender)
+	s.wantKey.Store(true)
+	s.log.Info("live view session opened", "session", sess.id, "viewer", c.Subject, "role", c.Role,
+		"purpose", c.Purpose, "remote", remote)
+	return sess, pc.LocalDescription().SDP, nil
+}
+
+// admitAfterOpen re-checks, under mu, what may have changed while the
+// offer was negotiated.
+func (s *Server) admitAfterOpen() error {
+	if s.closed {
+		return fail(http.StatusServiceUnavailable, "live view is shutting down")
+	}
+	if !s.live.Load() {
+		return fail(http.StatusServiceUnavailable, "privacy is on")
+	}
+	return nil
+}
+
+// checkAnswer makes sure the answer sends video.
+func checkAnswer(answer string) error {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(answer); err != nil {
+		return fail(http.StatusInternalServerError, "answer: %v", err)
+	}
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media != "video" || m.MediaName.Port.Value == 0 {
+			continue
+		}
+		for _, a := range m.Attributes {
+			if a.Key == "sendonly" || a.Key == "sendrecv" {
+				return nil
+			}
+		}
+	}
+	return fail(http.StatusBadRequest, "no common video codec: the viewer must accept H.264 (packetization-mode=1)")
+}
+
+// trackFor returns the shared track of epoch, creating it on first use.
+func (s *Server) trackFor(epoch uint64) (*webrtc.TrackLocalStaticRTP, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch != epoch {
+		return nil, fail(http.StatusServiceUnavailable, "privacy is on")
+	}
+	if s.track == nil {
+		t, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "camnode")
+		if err != nil {
+			return nil, fail(http.StatusInternalServerError, "track: %v", err)
+		}
+		s.track = t
+	}
+	return s.track, nil
+}
+
+// readRTCP drains the sender's RTCP (which also feeds the NACK responder
+// and reports) and asks for a keyframe on PLI or FIR.
+func (s *Server) readRTCP(sender *webrtc.RTPSender) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				s.wantKey.Store(true)
+			}
+		}
+	}
+}
+
+// end closes session id (if it is still open) and audits why.
+func (s *Server) end(id, why string) bool {
+	s.mu.Lock()
+	sess, ok := s.sessions[id]
+	if ok {
+		delete(s.sessions, id)
+		s.viewers.Add(-1)
+	}
+	s.mu.Unlock()
+	if !ok {
+		return false
+	}
+	sess.close()
+	s.finish(sess, why)
+	return true
+}
+
+// finish writes the session's audit record, once.
+func (s *Server) finish(sess *session, why string) {
+	sess.endOnce.Do(func() {
+		end := s.clock.Now()
+		c := sess.claims
+		rec := agent.AuditRecord{Kind: "view", Source: Source, Actor: c.Subject,
+			Reason: fmt.Sprintf("session=%s role=%s purpose=%q remote=%s start=%s end=%s frames=%d ended=%q",
+				sess.id, c.Role, c.Purpose, sess.remote, sess.start.UTC().Format(time.RFC3339Nano),
+				end.UTC().Format(time.RFC3339Nano), sess.frames.Load(), why)}
+		s.log.Info("live view session ended", "session", sess.id, "viewer", c.Subject, "why", why,
+			"frames", sess.frames.Load())
+		ref := s.node.Load()
+		if ref == nil {
+			return
+		}
+		s.audits.Go(func() {
+			if err := ref.Record(rec); err != nil {
+				s.log.Error("audit of live view session failed", "session", sess.id, "err", err)
+			}
+		})
+	})
+}
+
+// errStatus maps an error from open to an HTTP status.
+func errStatus(err error) (int, string) {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.code, se.msg
+	}
+	return http.StatusInternalServerError, "internal error"
+}
