@@ -97,8 +97,9 @@ type Agent struct {
 	now  func() time.Time
 
 	// in
-	events chan Event
-	reqs   chan request
+	events  chan Event
+	reqs    chan request
+	refresh chan struct{} // republish the status (cap 1)
 	// out
 	done chan struct{}
 
@@ -148,6 +149,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		now:     cfg.Now,
 		events:  make(chan Event, 16),
 		reqs:    make(chan request),
+		refresh: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		subs:    make(map[chan Status]struct{}),
 		replies: make(map[uint64]chan error),
@@ -220,6 +222,16 @@ func (a *Agent) Subscribe() (ch <-chan Status, cancel func()) {
 		a.subMu.Lock()
 		delete(a.subs, c)
 		a.subMu.Unlock()
+	}
+}
+
+// Refresh asks the loop to republish the status, for facts the loop does
+// not own (the live view's viewer count). It never blocks; requests made
+// while one is pending are merged.
+func (a *Agent) Refresh() {
+	select {
+	case a.refresh <- struct{}{}:
+	default:
 	}
 }
 

@@ -24,6 +24,21 @@ type AuditRecord struct {
 	Actor   string    `json:"actor,omitempty"`
 	Privacy string    `json:"privacy,omitempty"` // requested mode: on/off
 	Reason  string    `json:"reason,omitempty"`
+	// View describes a live-view session (Kind "view"; Actor is the
+	// viewer and Reason why the session ended).
+	View *ViewRecord `json:"view,omitempty"`
+}
+
+// ViewRecord is what the audit trail keeps of one live-view session.
+type ViewRecord struct {
+	Session string    `json:"session"`
+	Role    string    `json:"role"`
+	Purpose string    `json:"purpose"`
+	Remote  string    `json:"remote"` // viewer's address
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
+	Frames  uint64    `json:"frames"` // frames sent to this viewer
+	Ended   string    `json:"ended"`  // why the session ended
 }
 
 // Auditor stores audit records durably. Append returns only once the record

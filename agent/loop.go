@@ -61,6 +61,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		select {
 		case ev := <-a.events:
 			a.apply(ev)
+		case <-a.refresh:
+			a.publish()
 		case r := <-a.reqs:
 			if _, ok := r.ev.(evPing); ok {
 				r.reply <- nil

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -568,4 +569,28 @@ func TestRandomSequences(t *testing.T) {
 			})
 		})
 	}
+}
+
+// countingSink reports a viewer count that the test changes.
+type countingSink struct {
+	recSink
+	n atomic.Int32
+}
+
+func (c *countingSink) Viewers() int { return int(c.n.Load()) }
+
+func TestRefreshPublishesViewerCount(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cs := &countingSink{}
+		r := newRig(t, func(_ *Config, d *Deps, _ *rig) { d.Sinks = []FrameSink{cs} })
+		if v := r.a.Status().Viewers; v != 0 {
+			t.Fatalf("viewers = %d at start", v)
+		}
+		cs.n.Store(3)
+		r.a.Refresh()
+		synctest.Wait()
+		if v := r.a.Status().Viewers; v != 3 {
+			t.Fatalf("viewers = %d after Refresh, want 3", v)
+		}
+	})
 }

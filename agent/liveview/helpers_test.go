@@ -49,6 +49,8 @@ func (n *fakeNode) setPrivate(on bool) {
 	n.st.Capture = map[bool]string{true: "off", false: "streaming"}[on]
 }
 
+func (n *fakeNode) Refresh() {}
+
 func (n *fakeNode) Record(r agent.AuditRecord) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -125,6 +125,16 @@ func (c *Config) defaults() error {
 type Node interface {
 	Status() agent.Status
 	Record(agent.AuditRecord) error
+	// Refresh asks for a status republish (the viewer count changed).
+	// It must not block.
+	Refresh()
+}
+
+// viewersChanged tells the agent that the viewer count changed.
+func (s *Server) viewersChanged() {
+	if ref := s.node.Load(); ref != nil {
+		ref.Refresh()
+	}
 }
 
 // Server is the live view: an agent.FrameSink that encodes once and sends
@@ -367,6 +377,9 @@ func (s *Server) Cut() {
 	s.track = nil
 	s.viewers.Add(-int32(len(old)))
 	s.mu.Unlock()
+	if len(old) > 0 {
+		s.viewersChanged()
+	}
 
 	s.pmu.Lock()
 	if s.pending != nil {

@@ -193,10 +193,12 @@ func TestSessionMediaDeleteReplay(t *testing.T) {
 	waitFor(t, r.closed, 10*time.Second, "viewer closed")
 	s.audits.Wait()
 	recs := n.Records()
-	if len(recs) != 1 || recs[0].Kind != "view" || recs[0].Actor != "alice" ||
-		!strings.Contains(recs[0].Reason, `ended="viewer hung up"`) || !strings.Contains(recs[0].Reason, `purpose="fall check"`) ||
-		strings.Contains(recs[0].Reason, "frames=0 ") {
+	if len(recs) != 1 || recs[0].Kind != "view" || recs[0].Actor != "alice" || recs[0].View == nil {
 		t.Fatalf("audit: %+v", recs)
+	}
+	if v := recs[0].View; v.Ended != "viewer hung up" || v.Purpose != "fall check" || v.Frames == 0 ||
+		v.Role == "" || v.Remote == "" || v.Session == "" || v.Start.IsZero() || v.End.Before(v.Start) {
+		t.Fatalf("audit view record: %+v", *v)
 	}
 }
 

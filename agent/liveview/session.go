@@ -195,6 +195,7 @@ func (s *Server) open(ctx context.Context, offer string, c *token.Claims, remote
 	s.opening--
 	registered, ok = true, true
 	s.mu.Unlock()
+	s.viewersChanged()
 
 	sess.expiry = s.clock.AfterFunc(c.ExpiresAt.Sub(now), func() { s.end(sess.id, "token expired") })
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
@@ -293,6 +294,7 @@ func (s *Server) end(id, why string) bool {
 	if !ok {
 		return false
 	}
+	s.viewersChanged()
 	sess.close()
 	s.finish(sess, why)
 	return true
@@ -303,10 +305,9 @@ func (s *Server) finish(sess *session, why string) {
 	sess.endOnce.Do(func() {
 		end := s.clock.Now()
 		c := sess.claims
-		rec := agent.AuditRecord{Kind: "view", Source: Source, Actor: c.Subject,
-			Reason: fmt.Sprintf("session=%s role=%s purpose=%q remote=%s start=%s end=%s frames=%d ended=%q",
-				sess.id, c.Role, c.Purpose, sess.remote, sess.start.UTC().Format(time.RFC3339Nano),
-				end.UTC().Format(time.RFC3339Nano), sess.frames.Load(), why)}
+		rec := agent.AuditRecord{Kind: "view", Source: Source, Actor: c.Subject, Reason: why,
+			View: &agent.ViewRecord{Session: sess.id, Role: c.Role, Purpose: c.Purpose, Remote: sess.remote,
+				Start: sess.start.UTC(), End: end.UTC(), Frames: sess.frames.Load(), Ended: why}}
 		s.log.Info("live view session ended", "session", sess.id, "viewer", c.Subject, "why", why,
 			"frames", sess.frames.Load())
 		ref := s.node.Load()
