@@ -21,7 +21,7 @@ import (
 )
 
 // The V4L2 source owns its ioctls and its streaming loop. go4vl v0.5.0 was
-// evaluated (see docs/perf-capture.md): its device loop copies (allocates)
+// evaluated (see docs/perf.md, "Capture loop"): its device loop copies (allocates)
 // every frame, waits with select(2) in a second goroutine, drops errors on a
 // full channel, and its v4l2 package flattens ENODEV, EIO and ENXIO into one
 // "system error". Its v4l2 package also needs kernel headers of Linux 6.3

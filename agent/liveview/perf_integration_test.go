@@ -50,7 +50,7 @@ func splitLines(s string) []string {
 }
 
 // stampedFrames makes n stamped 640x480 I420 frames.
-func stampedFrames(t *testing.T, n int) []*capture.Frame {
+func stampedFrames(t testing.TB, n int) []*capture.Frame {
 	cam, err := capture.NewSynthetic(capture.SyntheticConfig{Width: 640, Height: 480, Pixel: capture.I420, FPS: 30})
 	if err != nil {
 		t.Fatal(err)
@@ -73,36 +73,33 @@ func stampedFrames(t *testing.T, n int) []*capture.Frame {
 
 const perfFrames = 300
 
-// TestPerfFanout measures CPU and allocations per frame for 1, 4 and 8
+// BenchmarkFanout measures CPU and allocations per frame for 1, 4 and 8
 // pion viewers: the shared-encode fan-out against a naive baseline (one
 // TrackLocalStaticSample and one x264 encode per viewer, default
-// interceptors), in the same run.
-func TestPerfFanout(t *testing.T) {
-	frames := stampedFrames(t, 30)
-	type row struct {
-		viewers             int
-		ours, naive         time.Duration // CPU per frame
-		oursAlloc, naiveAll float64       // allocations per frame
-		oursPkts            float64
+// interceptors), in the same run. Each iteration is a full measurement of
+// perfFrames frames per configuration, so run it with -benchtime 1x:
+//
+//	go test -tags integration ./agent/liveview/ -run '^$' -bench Fanout -benchtime 1x
+func BenchmarkFanout(b *testing.B) {
+	frames := stampedFrames(b, 30)
+	for range b.N {
+		var ours, naive [3]time.Duration
+		for i, nv := range []int{1, 4, 8} {
+			var oursAlloc, pkts, naiveAlloc float64
+			ours[i], oursAlloc, pkts = perfOurs(b, nv, frames)
+			naive[i], naiveAlloc = perfNaive(b, nv, frames)
+			b.ReportMetric(float64(ours[i].Microseconds()), fmt.Sprintf("ours-%dv-µs/frame", nv))
+			b.ReportMetric(float64(naive[i].Microseconds()), fmt.Sprintf("naive-%dv-µs/frame", nv))
+			b.ReportMetric(oursAlloc, fmt.Sprintf("ours-%dv-allocs/frame", nv))
+			b.ReportMetric(naiveAlloc, fmt.Sprintf("naive-%dv-allocs/frame", nv))
+			b.ReportMetric(pkts, fmt.Sprintf("ours-%dv-pkts/frame", nv))
+		}
+		per := func(d [3]time.Duration) float64 { return float64(d[2]-d[0]) / 7 }
+		b.ReportMetric(per(ours)/per(naive), "extra-viewer-cpu-ratio")
 	}
-	var rows []row
-	for _, nv := range []int{1, 4, 8} {
-		r := row{viewers: nv}
-		r.ours, r.oursAlloc, r.oursPkts = perfOurs(t, nv, frames)
-		r.naive, r.naiveAll = perfNaive(t, nv, frames)
-		rows = append(rows, r)
-	}
-	t.Logf("%-8s %-14s %-14s %-12s %-12s %s", "viewers", "ours CPU/frm", "naive CPU/frm", "ours alloc", "naive alloc", "ours pkts/frm")
-	for _, r := range rows {
-		t.Logf("%-8d %-14v %-14v %-12.1f %-12.1f %.1f", r.viewers, r.ours, r.naive, r.oursAlloc, r.naiveAll, r.oursPkts)
-	}
-	per := func(a, b time.Duration) time.Duration { return (b - a) / 7 }
-	t.Logf("CPU per extra viewer (1->8): ours %v, naive %v, ratio %.2f",
-		per(rows[0].ours, rows[2].ours), per(rows[0].naive, rows[2].naive),
-		float64(per(rows[0].ours, rows[2].ours))/float64(per(rows[0].naive, rows[2].naive)))
 }
 
-func perfOurs(t *testing.T, nv int, frames []*capture.Frame) (time.Duration, float64, float64) {
+func perfOurs(t testing.TB, nv int, frames []*capture.Frame) (time.Duration, float64, float64) {
 	k := newKeys(t)
 	s, _ := newServer(t, k, nil)
 	s.live.Store(true)
@@ -145,7 +142,7 @@ func perfOurs(t *testing.T, nv int, frames []*capture.Frame) (time.Duration, flo
 	return (c1 - c0) / perfFrames, float64(m1.Mallocs-m0.Mallocs) / perfFrames, pkts
 }
 
-func perfNaive(t *testing.T, nv int, frames []*capture.Frame) (time.Duration, float64) {
+func perfNaive(t testing.TB, nv int, frames []*capture.Frame) (time.Duration, float64) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)

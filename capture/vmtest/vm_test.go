@@ -494,7 +494,7 @@ func TestZBenchCapture(t *testing.T) {
 	}
 	fps, _ := d.GetFrameRate()
 	// Stop before cancel: cancelling first lets the loop exit and Close then
-	// skips STREAMOFF and munmap (see docs/perf-capture.md).
+	// skips STREAMOFF and munmap (see docs/perf.md, "Capture loop").
 	if err := d.Stop(); err != nil {
 		t.Logf("go4vl Stop: %v", err)
 	}

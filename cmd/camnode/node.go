@@ -79,6 +79,9 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	}()
 
 	id, idErr := loadIdentity(cfg.Node)
+	if cfg.MQTT, err = mqttFromIdentity(cfg, id, idErr); err != nil {
+		return err
+	}
 	allowed, reason := agent.ZoneVerdict(id, idErr)
 	if !allowed {
 		log.Warn("capture locked", "reason", reason)
@@ -279,4 +282,32 @@ func loopHeartbeat(ctx context.Context, a *agent.Agent, iv time.Duration) <-chan
 		}
 	}()
 	return ch
+}
+
+// mqttFromIdentity fills the [mqtt] section from the signed identity when
+// the configuration names no broker: the installer signs the hub's broker
+// URLs into the identity, and provisioning puts the TLS files (ca.pem,
+// node.pem, node.key) beside it. An explicit [mqtt] section wins.
+func mqttFromIdentity(cfg config.Config, id firmware.Identity, idErr error) (config.MQTT, error) {
+	m := cfg.MQTT
+	if m.Enabled() || idErr != nil || len(id.Brokers) == 0 {
+		return m, nil
+	}
+	m.Brokers = append([]string(nil), id.Brokers...)
+	dir := filepath.Dir(cfg.Node.IdentityFile)
+	for _, f := range []struct {
+		dst  *string
+		name string
+	}{{&m.CAFile, "ca.pem"}, {&m.CertFile, "node.pem"}, {&m.KeyFile, "node.key"}} {
+		if *f.dst == "" {
+			if _, err := os.Stat(filepath.Join(dir, f.name)); err == nil {
+				*f.dst = filepath.Join(dir, f.name)
+			}
+		}
+	}
+	cfg.MQTT = m
+	if err := cfg.Validate(); err != nil {
+		return m, fmt.Errorf("mqtt settings from the identity's brokers: %w", err)
+	}
+	return m, nil
 }
