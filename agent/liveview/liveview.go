@@ -161,15 +161,16 @@ type Server struct {
 	opening  int // sessions being negotiated (count against MaxViewers)
 	track    *webrtc.TrackLocalStaticRTP
 
-	live     atomic.Bool   // frames are flowing: set by WriteFrame, cleared by Cut under mu
-	epochA   atomic.Uint64 // mirror of epoch for the capture goroutine
-	viewers  atomic.Int32  // len(sessions) + opening
-	wantKey  atomic.Bool
-	minGap   time.Duration
-	lastIn   time.Time // capture goroutine only
-	dropped  atomic.Uint64
-	audits   sync.WaitGroup
-	frameOut atomic.Uint64 // access units sent
+	live       atomic.Bool   // frames are flowing: set by WriteFrame, cleared by Cut under mu
+	epochA     atomic.Uint64 // mirror of epoch for the capture goroutine
+	viewers    atomic.Int32  // len(sessions) + opening
+	wantKey    atomic.Bool
+	minGap     time.Duration
+	lastIn     time.Time // capture goroutine only
+	dropped    atomic.Uint64
+	audits     sync.WaitGroup // audit writes in flight; Add only under mu while !auditsDone
+	auditsDone bool           // guarded by mu: Close is waiting for audits
+	frameOut   atomic.Uint64  // access units sent
 
 	// newest-wins hand-off from the capture goroutine to the encoder.
 	pmu     sync.Mutex
@@ -410,6 +411,9 @@ func (s *Server) Close() error {
 	s.Cut()
 	close(s.quit)
 	<-s.encDone
+	s.mu.Lock()
+	s.auditsDone = true
+	s.mu.Unlock()
 	s.audits.Wait()
 	return s.mux.Close()
 }

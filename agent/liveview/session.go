@@ -314,11 +314,27 @@ func (s *Server) finish(sess *session, why string) {
 		if ref == nil {
 			return
 		}
-		s.audits.Go(func() {
+		record := func() {
 			if err := ref.Record(rec); err != nil {
 				s.log.Error("audit of live view session failed", "session", sess.id, "err", err)
 			}
-		})
+		}
+		// WaitGroup.Add must not race with Close's Wait: a session that
+		// ends after Close started (a late pion callback) records inline.
+		s.mu.Lock()
+		late := s.auditsDone
+		if !late {
+			s.audits.Add(1)
+		}
+		s.mu.Unlock()
+		if late {
+			record()
+			return
+		}
+		go func() {
+			defer s.audits.Done()
+			record()
+		}()
 	})
 }
 
