@@ -7,39 +7,24 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"sort"
-	"syscall"
+
+	"github.com/camnode/camnode/cmd/internal/cli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		var ee exitError
-		if errors.As(err, &ee) {
-			if ee.msg != "" {
-				fmt.Fprintln(os.Stderr, ee.msg)
-			}
-			os.Exit(ee.code)
-		}
-		fmt.Fprintln(os.Stderr, "camctl:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("camctl", run) }
 
-// exitError carries a specific exit code.
+// exitError ends the command with a specific exit code (e.g. 3 for a
+// refusal) and message.
 type exitError struct {
 	code int
 	msg  string
 }
 
 func (e exitError) Error() string { return e.msg }
+func (e exitError) ExitCode() int { return e.code }
 
 // command is one subcommand; each lives in its own file.
 type command struct {

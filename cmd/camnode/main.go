@@ -14,41 +14,26 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/camnode/camnode/cmd/internal/cli"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		var ee exitError
-		if errors.As(err, &ee) {
-			if ee.msg != "" {
-				fmt.Fprintln(os.Stderr, ee.msg)
-			}
-			os.Exit(ee.code)
-		}
-		fmt.Fprintln(os.Stderr, "camnode:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("camnode", run) }
 
-// exitError carries a specific exit code (e.g. 3 for a refusal).
+// exitError ends the command with a specific exit code (e.g. 3 for a
+// refusal) and message.
 type exitError struct {
 	code int
 	msg  string
 }
 
 func (e exitError) Error() string { return e.msg }
+func (e exitError) ExitCode() int { return e.code }
 
 const usage = `usage:
   camnode run [-config FILE]        run the agent
