@@ -6,8 +6,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -82,11 +80,11 @@ func writeKeyPair(prefix, comment string, random io.Reader) (keyPath, pubPath st
 	if err != nil {
 		return "", "", err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	pemKey, err := firmware.MarshalPrivateKey(priv)
 	if err != nil {
 		return "", "", err
 	}
-	if err := writeNew(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+	if err := writeNew(keyPath, pemKey, 0o600); err != nil {
 		return "", "", err
 	}
 	if err := writeNew(pubPath, []byte(firmware.FormatKey(pub, comment)), 0o644); err != nil {
@@ -125,20 +123,9 @@ func readPrivateKey(path string) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	blk, rest := pem.Decode(b)
-	if blk == nil || blk.Type != "PRIVATE KEY" {
-		return nil, fmt.Errorf("%s: not a PEM \"PRIVATE KEY\" (make one with camctl keygen)", path)
-	}
-	if len(strings.TrimSpace(string(rest))) > 0 {
-		return nil, fmt.Errorf("%s: data after the PEM block", path)
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	priv, err := firmware.ParsePrivateKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: a %T, want an Ed25519 key", path, k)
 	}
 	return priv, nil
 }

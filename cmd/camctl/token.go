@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/camnode/camnode/agent/liveview/token"
+	"github.com/camnode/camnode/firmware"
 )
 
 // cmdToken mints a live-view token signed with the hub key:
@@ -46,7 +47,7 @@ func cmdToken(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
-	priv, err := token.ParsePrivateKey(data)
+	priv, err := firmware.ParsePrivateKey(data)
 	if err != nil {
 		return err
 	}

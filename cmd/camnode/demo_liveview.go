@@ -22,6 +22,7 @@ import (
 
 	"github.com/camnode/camnode/agent/config"
 	"github.com/camnode/camnode/agent/liveview/token"
+	"github.com/camnode/camnode/firmware"
 )
 
 // demoHub is the demo's stand-in for the hub: a token-signing key whose
@@ -37,7 +38,7 @@ func newDemoHub(dir string) (demoHub, error) {
 	if err != nil {
 		return demoHub{}, err
 	}
-	pemKey, err := token.MarshalPrivateKey(priv)
+	pemKey, err := firmware.MarshalPrivateKey(priv)
 	if err != nil {
 		return demoHub{}, err
 	}

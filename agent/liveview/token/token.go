@@ -12,9 +12,7 @@ package token
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"slices"
@@ -211,29 +209,4 @@ func (c *Claims) check() error {
 	return nil
 }
 
-// ParsePrivateKey reads a PEM "PRIVATE KEY" block (PKCS#8) holding an
-// Ed25519 key, the format camctl keygen writes.
-func ParsePrivateKey(data []byte) (ed25519.PrivateKey, error) {
-	b, _ := pem.Decode(data)
-	if b == nil || b.Type != "PRIVATE KEY" {
-		return nil, errors.New("token: key: want a PEM \"PRIVATE KEY\" block (PKCS#8)")
-	}
-	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("token: key: %w", err)
-	}
-	priv, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("token: key: %T is not an Ed25519 key", k)
-	}
-	return priv, nil
-}
 
-// MarshalPrivateKey encodes priv as PEM PKCS#8.
-func MarshalPrivateKey(priv ed25519.PrivateKey) ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
-}
