@@ -74,7 +74,7 @@ func waitWatch(t *testing.T, url string, want ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		out, err := camctl(t.Context(), "watch", "-broker", url, "-insecure", "-once", "-settle", "200ms")
+		out, err := camctl(t.Context(), "watch", "-broker", url, "-insecure", "-once", "-settle", "500ms")
 		if err != nil {
 			t.Fatalf("watch: %v\n%s", err, out)
 		}

@@ -36,7 +36,7 @@ type nodeView struct {
 // handle files one message under its node. Topics are prefix/NODE/leaf.
 func (f *fleet) handle(topic string, payload []byte) {
 	parts := strings.Split(topic, "/")
-	if len(parts) != 3 || parts[0] != f.prefix {
+	if len(parts) != 3 || parts[0] != f.prefix || (parts[2] != "availability" && parts[2] != "status") {
 		return
 	}
 	f.mu.Lock()
@@ -115,7 +115,7 @@ func cmdWatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	var bf brokerFlags
 	bf.register(fs)
 	once := fs.Bool("once", false, "print the table once after -settle and exit")
-	settle := fs.Duration("settle", time.Second, "with -once: how long to collect retained messages")
+	settle := fs.Duration("settle", time.Second, "with -once: print once no message has come for this long")
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
 	}
@@ -129,15 +129,30 @@ func cmdWatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	defer c.Disconnect(100)
 	h := func(_ paho.Client, m paho.Message) { f.handle(m.Topic(), m.Payload()) }
-	for _, leaf := range []string{"availability", "status"} {
-		if err := subscribe(c, bf.prefix+"/+/"+leaf, h, 10*time.Second); err != nil {
-			return err
-		}
+	// One subscription for both leaves: with two wildcard subscriptions,
+	// mochi (the demo's embedded broker) delivered the retained messages
+	// of the second one to nobody once two nodes were present.
+	if err := subscribe(c, bf.prefix+"/+/+", h, 10*time.Second); err != nil {
+		return err
 	}
 	if *once {
-		select {
-		case <-ctx.Done():
-		case <-time.After(*settle):
+		// Retained messages arrive in a burst after the subscriptions: wait
+		// until none has come for -settle (at most 10 x -settle).
+		quiet := time.NewTimer(*settle)
+		defer quiet.Stop()
+		limit := time.After(10 * *settle)
+	collect:
+		for {
+			select {
+			case <-ctx.Done():
+				break collect
+			case <-limit:
+				break collect
+			case <-quiet.C:
+				break collect
+			case <-f.change:
+				quiet.Reset(*settle)
+			}
 		}
 		f.table(stdout)
 		return nil
