@@ -208,5 +208,3 @@ func (c *Claims) check() error {
 	}
 	return nil
 }
-
-
