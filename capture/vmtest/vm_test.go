@@ -458,6 +458,11 @@ func TestZBenchCapture(t *testing.T) {
 		t.Fatalf("camnode loop: %v after %d frames", err, s.n)
 	}
 	report("camnode", measured, s.a, s.b)
+	// An allocation count, not a time: steady-state capture allocates
+	// nothing per frame (the runtime may allocate now and then on its own).
+	if per := float64(s.b.mallocs-s.a.mallocs) / measured; per >= 0.5 {
+		t.Errorf("capture loop: %.2f allocations per frame in steady state, want 0", per)
+	}
 
 	// go4vl v0.5.0's own loop: device.Open + Start + GetOutput.
 	d, err := device.Open(dev, device.WithPixFormat(v4l2.PixFormat{Width: 640, Height: 480, PixelFormat: v4l2.PixelFmtYUYV, Field: v4l2.FieldNone}),
