@@ -594,3 +594,47 @@ func TestRefreshPublishesViewerCount(t *testing.T) {
 		}
 	})
 }
+
+// TestQuickToggleWithSensor: privacy on, then off again before the shutter
+// sensor has seen it close. The sensor never changes, so the agent must
+// take its open reading as the confirmation (found with the demo).
+func TestQuickToggleWithSensor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, withSensor(200*time.Millisecond))
+		time.Sleep(time.Second)
+		if err := r.privacy(true); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond) // less than the sensor's travel
+		if err := r.privacy(false); err != nil {
+			t.Fatalf("privacy off right after on: %v", err)
+		}
+		time.Sleep(time.Second)
+		if st := r.a.Status(); !st.Recording || st.Faults["shutter"] != "" {
+			t.Fatalf("status = %+v", st)
+		}
+		r.stop()
+		if err := checkTimeline(r.log.Entries()); err != nil {
+			t.Fatalf("%v\n%s", err, dump(r.log.Entries()))
+		}
+	})
+}
+
+// TestShutterStuckOpenIsReported: the shutter is commanded closed but its
+// sensor keeps reading open: privacy still holds (gate, capture, LED) and a
+// fault says the shutter may be open.
+func TestShutterStuckOpenIsReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, withSensor(100*time.Millisecond))
+		time.Sleep(time.Second)
+		r.sh.SetStuck(true)
+		if err := r.privacy(true); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(3 * time.Second)
+		st := r.a.Status()
+		if !st.Privacy || st.Recording || st.LED || !strings.Contains(st.Faults["shutter"], "not confirmed closed") {
+			t.Fatalf("status = %+v; want private with a shutter fault", st)
+		}
+	})
+}

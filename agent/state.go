@@ -4,6 +4,7 @@ package agent
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/camnode/camnode/capture"
@@ -437,6 +438,9 @@ func step(s State, ev Event, tm Timing) (State, []Action) {
 
 	case EvSensor:
 		s.SensorOpen = e.Open
+		if !e.Open && s.Shutter == ShutterClosed && strings.HasPrefix(s.Faults[FaultShutter], "shutter not confirmed closed") {
+			s.Faults[FaultShutter] = ""
+		}
 		if s.Shutter == ShutterOpening && e.Open {
 			s.Shutter = ShutterOpen
 		}
@@ -450,6 +454,12 @@ func step(s State, ev Event, tm Timing) (State, []Action) {
 		}
 
 	case EvShutterTimeout:
+		if e.Gen == s.ShutterGen && s.Shutter == ShutterClosed && s.SensorOpen {
+			// Privacy holds (the gate is closed and capture is off), but the
+			// shutter may still be open: say so.
+			s.Faults[FaultShutter] = fmt.Sprintf("shutter not confirmed closed within %v", tm.ShutterConfirm)
+			acts = append(acts, ActAudit{AuditRecord{Kind: "fault", Source: SourceAgent, Reason: s.Faults[FaultShutter]}})
+		}
 		if e.Gen == s.ShutterGen && s.Shutter == ShutterOpening {
 			s.Faults[FaultShutter] = fmt.Sprintf("shutter not confirmed open within %v", tm.ShutterConfirm)
 			s.Viewing = false
@@ -626,6 +636,11 @@ func (s State) reconcile(acts []Action, tm Timing) (State, []Action) {
 			if s.Shutter != ShutterClosed {
 				s.Shutter = ShutterClosed
 				acts = append(acts, ActShutter{Open: false})
+				if s.HasSensor {
+					// The sensor must confirm closed too, or a fault says so.
+					s.ShutterGen++
+					acts = append(acts, ActTimer{Kind: TimerShutter, Gen: s.ShutterGen, After: tm.ShutterConfirm})
+				}
 			}
 		}
 		// The LED goes off only once the sensor stopped streaming.
@@ -635,18 +650,20 @@ func (s State) reconcile(acts []Action, tm Timing) (State, []Action) {
 		}
 	} else {
 		switch {
-		case s.Shutter == ShutterClosed:
-			if s.Cap == CapOff {
-				s.Shutter = ShutterOpening
-				s.ShutterUnsure = false
-				s.ShutterGen++
-				acts = append(acts, ActShutter{Open: true})
-				if s.HasSensor {
-					acts = append(acts, ActTimer{Kind: TimerShutter, Gen: s.ShutterGen, After: tm.ShutterConfirm})
-				}
-			}
-			if !s.HasSensor {
+		case s.Shutter == ShutterClosed && s.Cap == CapOff:
+			s.Shutter = ShutterOpening
+			s.ShutterUnsure = false
+			s.ShutterGen++
+			acts = append(acts, ActShutter{Open: true})
+			switch {
+			case !s.HasSensor:
 				s.Shutter = ShutterOpen
+			case s.SensorOpen:
+				// Reopened before it finished closing: the sensor
+				// already confirms open and will not change again.
+				s.Shutter = ShutterOpen
+			default:
+				acts = append(acts, ActTimer{Kind: TimerShutter, Gen: s.ShutterGen, After: tm.ShutterConfirm})
 			}
 		case s.Shutter == ShutterOpening && s.HasSensor && s.SensorOpen:
 			s.Shutter = ShutterOpen

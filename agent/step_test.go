@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,7 +178,28 @@ var stepCases = []struct {
 		name: "shutter not confirmed: fault, private, shutter closed",
 		from: stOpening, ev: EvShutterTimeout{Gen: 1},
 		check: want(func(s State) bool { return !s.Viewing && s.Faults[FaultShutter] != "" && s.SettledPrivate() }),
-		acts:  []Action{ActPersist{Private: true}, ActShutter{Open: false}, ActPublish{}},
+		acts:  []Action{ActPersist{Private: true}, ActShutter{Open: false}, ActTimer{Kind: TimerShutter, Gen: 2, After: 2 * time.Second}, ActPublish{}},
+	},
+	{
+		name:  "reopened before the shutter finished closing: the open sensor confirms at once",
+		from:  State{ZoneOK: true, HasSensor: true, SensorOpen: true, ShutterGen: 2},
+		ev:    EvPrivacy{ID: 4, Source: SourceLocal},
+		check: want(func(s State) bool { return s.Shutter == ShutterOpen && s.Cap == CapStarting && s.LED }),
+		acts:  []Action{ActPersist{Private: false}, ActShutter{Open: true}, ActLED{On: true}, ActStartCapture{Gen: 1}, ActPublish{}},
+	},
+	{
+		name: "shutter still reads open after closing: fault, privacy kept",
+		from: State{ZoneOK: true, HasSensor: true, SensorOpen: true, ShutterGen: 3},
+		ev:   EvShutterTimeout{Gen: 3},
+		check: want(func(s State) bool {
+			return s.SettledPrivate() && strings.Contains(s.Faults[FaultShutter], "not confirmed closed")
+		}),
+	},
+	{
+		name:  "sensor confirms closed late: the fault clears",
+		from:  State{ZoneOK: true, HasSensor: true, SensorOpen: true, ShutterGen: 3, Faults: faults(FaultShutter, "shutter not confirmed closed within 2s")},
+		ev:    EvSensor{Open: false},
+		check: want(func(s State) bool { return s.Faults[FaultShutter] == "" }),
 	},
 	{
 		name: "STREAMON: gate opens",
