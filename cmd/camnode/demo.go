@@ -104,11 +104,12 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 	fmt.Fprintf(stdout, "camnode demo: node %q in %q (zone %s), state in %s\n", "demo-node", *room, *zone, dir)
 	fmt.Fprintf(stdout, "  toggle privacy:  type p + Enter (the privacy button), or in another shell:\n")
-	fmt.Fprintf(stdout, "                   camnode privacy -socket %s on|off|status\n", cfg.Node.ControlSocket)
+	camnodeCmd, camctlCmd := toolPath("camnode"), toolPath("camctl")
+	fmt.Fprintf(stdout, "                   %s privacy -socket %s on|off|status\n", camnodeCmd, cfg.Node.ControlSocket)
 	if brokerURL != "" {
 		fmt.Fprintf(stdout, "  MQTT broker:     %s (embedded, plaintext, loopback only: demo use)\n", brokerURL)
-		fmt.Fprintf(stdout, "                   camctl watch -broker %s -insecure\n", brokerURL)
-		fmt.Fprintf(stdout, "                   camctl privacy -broker %s -insecure demo-node on|off\n", brokerURL)
+		fmt.Fprintf(stdout, "                   %s watch -broker %s -insecure\n", camctlCmd, brokerURL)
+		fmt.Fprintf(stdout, "                   %s privacy -broker %s -insecure demo-node on|off\n", camctlCmd, brokerURL)
 	}
 	if *lvAddr != "" {
 		if err := hub.printURL(stdout, "demo-node", *lvAddr); err != nil {
@@ -212,4 +213,24 @@ func statusLine(st agent.Status) string {
 		s += " | faults: " + strings.Join(f, "; ")
 	}
 	return s
+}
+
+// toolPath names a camnode tool the way a person can run it: the binary
+// beside this one when it is there (scripts/demo builds both into bin/),
+// else the bare name.
+func toolPath(name string) string {
+	exe, err := os.Executable()
+	if err != nil {
+		return name
+	}
+	p := filepath.Join(filepath.Dir(exe), name)
+	if _, err := os.Stat(p); err != nil {
+		return name
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(rel, "..") {
+			return "./" + rel
+		}
+	}
+	return p
 }

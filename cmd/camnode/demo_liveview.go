@@ -95,6 +95,6 @@ func (h demoHub) printURL(w io.Writer, node, addr string) error {
 	}
 	fmt.Fprintf(w, "  live view:       https://%s/#token=%s\n", addr, tok)
 	fmt.Fprintf(w, "                   (self-signed certificate; the token opens one session within 30 min; more with:\n")
-	fmt.Fprintf(w, "                   camctl token -key %s -node %s -viewer NAME -role staff -purpose WHY)\n", h.keyFile, node)
+	fmt.Fprintf(w, "                   %s token -key %s -node %s -viewer NAME -role staff -purpose WHY)\n", toolPath("camctl"), h.keyFile, node)
 	return nil
 }

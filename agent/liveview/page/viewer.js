@@ -166,4 +166,6 @@
   $("hangup").addEventListener("click", () => hangup(true));
   window.camnodeConnect = connect;
   startPoll();
+  // A token handed over in the link (camnode demo, the hub) connects at once.
+  if (m) connect();
 })();
