@@ -286,6 +286,8 @@ func (a *Agent) startWatchers(ctx context.Context) (wait func()) {
 }
 
 // forward turns values from ch into events until ch closes or ctx is done.
+// After ctx is done it waits (bounded) for the device to close ch, so that
+// Run returns only once the device's own watcher goroutine has finished.
 func forward[T any](ctx context.Context, ch <-chan T, send func(Event), ev func(T) Event) {
 	for {
 		select {
@@ -295,7 +297,18 @@ func forward[T any](ctx context.Context, ch <-chan T, send func(Event), ev func(
 			}
 			send(ev(v))
 		case <-ctx.Done():
-			return
+			drain := time.NewTimer(time.Second)
+			defer drain.Stop()
+			for {
+				select {
+				case _, ok := <-ch:
+					if !ok {
+						return
+					}
+				case <-drain.C:
+					return
+				}
+			}
 		}
 	}
 }
