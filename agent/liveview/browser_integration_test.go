@@ -22,7 +22,7 @@ var recordSDP = flag.Bool("record-sdp", false, "record chromium's audio+video of
 
 // browser starts headless Debian chromium (flags from
 // shared/notes/webrtc-mqtt-e2e.md) and returns a chromedp context.
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("%s is required (scripts/install-test-deps-liveview): %v", chromiumPath, err)
@@ -50,7 +50,7 @@ func browser(t *testing.T) context.Context {
 }
 
 // eval runs JS (awaiting promises) with a deadline.
-func eval[T any](t *testing.T, ctx context.Context, d time.Duration, js string) T {
+func eval[T any](t testing.TB, ctx context.Context, d time.Duration, js string) T {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, d)
 	defer cancel()

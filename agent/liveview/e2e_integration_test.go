@@ -54,7 +54,7 @@ func (m *memAudit) views() []agent.AuditRecord {
 	return out
 }
 
-func selfSigned(t *testing.T) tls.Certificate {
+func selfSigned(t testing.TB) tls.Certificate {
 	t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
@@ -76,7 +76,7 @@ type e2eNode struct {
 	keys keys
 }
 
-func startNode(t *testing.T, mod ...func(*Config)) *e2eNode {
+func startNode(t testing.TB, mod ...func(*Config)) *e2eNode {
 	t.Helper()
 	k := newKeys(t)
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -117,7 +117,7 @@ func startNode(t *testing.T, mod ...func(*Config)) *e2eNode {
 	return n
 }
 
-func (n *e2eNode) waitRecording(t *testing.T, on bool) {
+func (n *e2eNode) waitRecording(t testing.TB, on bool) {
 	t.Helper()
 	waitCond(t, 10*time.Second, fmt.Sprintf("recording=%v", on), func() bool { return n.a.Status().Recording == on })
 }
@@ -135,7 +135,7 @@ type pageStats struct {
 	Error       string    `json:"error"`
 }
 
-func stats(t *testing.T, ctx context.Context) pageStats {
+func stats(t testing.TB, ctx context.Context) pageStats {
 	t.Helper()
 	s := eval[string](t, ctx, 5*time.Second, `JSON.stringify(window.camnode)`)
 	var p pageStats
@@ -145,7 +145,7 @@ func stats(t *testing.T, ctx context.Context) pageStats {
 	return p
 }
 
-func waitPage(t *testing.T, ctx context.Context, d time.Duration, what string, ok func(pageStats) bool) pageStats {
+func waitPage(t testing.TB, ctx context.Context, d time.Duration, what string, ok func(pageStats) bool) pageStats {
 	t.Helper()
 	var p pageStats
 	waitCond(t, d, what, func() bool { p = stats(t, ctx); return ok(p) })
@@ -153,14 +153,14 @@ func waitPage(t *testing.T, ctx context.Context, d time.Duration, what string, o
 }
 
 // connect pastes tok into the page and clicks Connect.
-func connect(t *testing.T, ctx context.Context, tok string) {
+func connect(t testing.TB, ctx context.Context, tok string) {
 	t.Helper()
 	eval[bool](t, ctx, 10*time.Second, fmt.Sprintf(`document.getElementById("token").value = %q; window.camnodeConnect().then(() => true)`, tok))
 }
 
 // postFromPage makes a chromium offer in the page and posts it with tok;
 // it returns the status and body.
-func postFromPage(t *testing.T, ctx context.Context, tok string, audio bool) (int, string) {
+func postFromPage(t testing.TB, ctx context.Context, tok string, audio bool) (int, string) {
 	t.Helper()
 	js := `(async () => { const sdp = await ` + offerJS(audio) + `;
 		const r = await fetch("/whep", {method: "POST", headers: {"Content-Type": "application/sdp", "Authorization": "Bearer " + ` +
@@ -177,7 +177,7 @@ func postFromPage(t *testing.T, ctx context.Context, tok string, audio bool) (in
 
 // holdsFor checks that ok stays true for the whole window d (a negative
 // check: something must not happen).
-func holdsFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+func holdsFor(t testing.TB, d time.Duration, what string, ok func() bool) {
 	t.Helper()
 	end := time.Now().Add(d)
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -216,9 +216,8 @@ func TestBrowserLiveView(t *testing.T) {
 	if p.Width != 640 || p.Height != 480 || p.State != "live" {
 		t.Fatalf("page: %+v", p)
 	}
-	lat := p.Latencies[10:] // skip the start-up frames
-	t.Logf("glass-to-glass over %d frames: p50 %.1f ms, p95 %.1f ms, max %.1f ms (stamps %d of %d frames)",
-		len(lat), percentile(lat, .5), percentile(lat, .95), percentile(lat, 1), p.Stamps, p.Frames)
+	// Latency is measured by BenchmarkGlassToGlass, never asserted here:
+	// timings on a shared machine are not a pass/fail criterion.
 	if v := n.lv.Viewers(); v != 1 {
 		t.Fatalf("viewers %d", v)
 	}
