@@ -31,8 +31,10 @@
 // Cut, called by the agent with the gate held closed, bumps the epoch (so
 // no frame captured before it is written), drops the pending frame, and
 // closes every peer connection, which stops the senders and discards their
-// NACK retransmission buffers, before it returns. Sessions never resume:
-// viewers need a new token. While the node is private or not streaming,
+// NACK retransmission rings, before it returns. The NACK responder is our
+// own (nack.go, no allocation per packet): even while viewing it re-sends
+// only packets at most a second old, each at most three times. Sessions
+// never resume: viewers need a new token. While the node is private or not streaming,
 // offers are refused with 503 and a reason.
 //
 // # No audio

@@ -17,7 +17,6 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 
@@ -35,8 +34,9 @@ const (
 	MaxOfferSize = 32 << 10
 	// DefaultMTU is the largest RTP payload sent.
 	DefaultMTU = 1200
-	// nackBufferSize is the per-sender retransmission buffer (packets).
-	// Cut discards it by closing the peer connection.
+	// nackBufferSize is the per-sender retransmission ring (packets of at
+	// most MTU bytes, see nack.go). Cut discards it by closing the peer
+	// connection.
 	nackBufferSize = 512
 	// gatherTimeout bounds ICE gathering for one answer.
 	gatherTimeout = 5 * time.Second
@@ -236,9 +236,9 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// newAPI builds the pion API: H.264 only (no audio codec at all), NACK
-// responder and sender reports, one UDP port on the configured interfaces,
-// no mDNS, no STUN.
+// newAPI builds the pion API: H.264 only (no audio codec at all), our NACK
+// responder and pion's sender reports, one UDP port on the configured
+// interfaces, no mDNS, no STUN.
 func newAPI(cfg Config) (*webrtc.API, ice.UDPMux, error) {
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
@@ -255,11 +255,10 @@ func newAPI(cfg Config) (*webrtc.API, ice.UDPMux, error) {
 		}
 	}
 	ir := &interceptor.Registry{}
-	resp, err := nack.NewResponderInterceptor(nack.ResponderSize(nackBufferSize))
-	if err != nil {
-		return nil, nil, fmt.Errorf("liveview: %w", err)
-	}
-	ir.Add(resp)
+	// Our own NACK responder (nack.go), not pion's: it allocates nothing
+	// per packet. First in the chain, as pion's was: it writes re-sent
+	// packets straight to SRTP, below the sender reports.
+	ir.Add(newNACKResponder(nackBufferSize, cfg.MTU))
 	sr, err := report.NewSenderInterceptor()
 	if err != nil {
 		return nil, nil, fmt.Errorf("liveview: %w", err)

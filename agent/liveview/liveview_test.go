@@ -226,7 +226,20 @@ func TestCutStopsRetransmission(t *testing.T) {
 		p := waitFor(t, r.pkts, 10*time.Second, "packets")
 		seen = append(seen, p.SequenceNumber)
 	}
-	old := seen[len(seen)-20 : len(seen)-10]
+	// NACK fresh packets: the NACK responder re-sends nothing older than
+	// nackMaxAge, and the check after Cut must be about packets it would
+	// still re-send but for the Cut. With the backlog drained, the next
+	// packets are read as they arrive (loopback: as they are sent).
+	drain(r.pkts)
+	var old []uint16
+	var received time.Time // when old[0] arrived
+	for len(old) < 10 {
+		p := waitFor(t, r.pkts, 10*time.Second, "packets")
+		if len(old) == 0 {
+			received = time.Now()
+		}
+		old = append(old, p.SequenceNumber)
+	}
 
 	// Before Cut, a NACK is answered with the same sequence number.
 	if err := r.nack(ssrc, old[:1]); err != nil {
@@ -258,6 +271,11 @@ func TestCutStopsRetransmission(t *testing.T) {
 		default:
 		}
 		break
+	}
+	if age := time.Since(received); age > nackMaxAge-200*time.Millisecond {
+		t.Fatalf("held NACKs sent %v after the oldest packet they name arrived: the age limit alone would refuse them, the check would show nothing", age)
+	} else {
+		t.Logf("held NACKs sent %v after the oldest packet they name arrived", age)
 	}
 	tap.send(t, held)
 	if gotAny(r.pkts, 500*time.Millisecond) {
@@ -370,6 +388,17 @@ func gotSeq(ch <-chan *rtp.Packet, seq uint16, d time.Duration) bool {
 			}
 		case <-deadline:
 			return false
+		}
+	}
+}
+
+// drain discards what is buffered in ch.
+func drain[T any](ch <-chan T) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,18 +76,27 @@ func TestAgentPrivacyStopsRetransmission(t *testing.T) {
 
 	// Record what arrives: count per sequence number (a second arrival of
 	// the same number is a retransmission).
+	// Arrival times (as read: the backlog is drained first, so packets are
+	// read as they arrive) bound the packets' age at the node, which
+	// re-sends nothing older than nackMaxAge.
 	count := map[uint16]int{}
+	arrived := map[uint16]time.Time{}
 	var seen []uint16
 	record := func(p *rtp.Packet) {
 		if count[p.SequenceNumber] == 0 {
 			seen = append(seen, p.SequenceNumber)
+			arrived[p.SequenceNumber] = time.Now()
 		}
 		count[p.SequenceNumber]++
 	}
 	for len(seen) < 60 {
 		record(waitFor(t, r.pkts, 10*time.Second, "packets"))
 	}
-	old := append([]uint16(nil), seen[len(seen)-40:len(seen)-10]...)
+	drain(r.pkts)
+	for n := len(seen); len(seen) < n+2; {
+		record(waitFor(t, r.pkts, 10*time.Second, "packets"))
+	}
+	old := append([]uint16(nil), seen[len(seen)-2:]...) // fresh: within nackMaxAge
 	retransmitted := func(seq uint16, what string) {
 		t.Helper()
 		deadline := time.After(5 * time.Second)
@@ -112,8 +122,22 @@ func TestAgentPrivacyStopsRetransmission(t *testing.T) {
 
 	// NACKs for after privacy, made now while the viewer's SRTCP context
 	// is up (never sent, so fresh to the node): the two packets answered
-	// above, 28 more old ones and the 10 newest.
-	targets := append(append([]uint16(nil), old...), seen[len(seen)-10:]...)
+	// above and the 38 newest others (how many of them are still young
+	// enough to be re-sent but for the cut is checked below).
+	for drained := false; !drained; {
+		select {
+		case p := <-r.pkts:
+			record(p)
+		default:
+			drained = true
+		}
+	}
+	targets := append([]uint16(nil), old...)
+	for i := len(seen) - 1; i >= 0 && len(targets) < 40; i-- {
+		if !slices.Contains(targets, seen[i]) {
+			targets = append(targets, seen[i])
+		}
+	}
 	var held [][][]byte
 	for range 5 {
 		held = append(held, tap.holdNACK(t, r, ssrc, targets))
@@ -157,6 +181,15 @@ func TestAgentPrivacyStopsRetransmission(t *testing.T) {
 	end := time.After(window)
 	tick := time.NewTicker(window / time.Duration(len(held)))
 	defer tick.Stop()
+	young := 0 // targets the node would still re-send but for the cut
+	for _, q := range targets {
+		if time.Since(arrived[q]) < nackMaxAge-200*time.Millisecond {
+			young++
+		}
+	}
+	if young < 10 {
+		t.Fatalf("only %d of %d NACKed packets are younger than the NACK responder's age limit: the check would show little", young, len(targets))
+	}
 	tap.send(t, held[0])
 	sent := 1
 	for waiting := true; waiting; {
@@ -197,8 +230,8 @@ func TestAgentPrivacyStopsRetransmission(t *testing.T) {
 		t.Errorf("%d packets arrived within %v after SetPrivacy returned: %d retransmissions, %d new",
 			len(late), time.Since(returned).Round(time.Millisecond), retx, fresh)
 	}
-	t.Logf("after privacy: %d held SRTCP NACK batches of %d sequence numbers sent to the node, pion NACKs written %d / refused %d; %d packets in %v",
-		sent, len(targets), pionNACKs, pionRefused, len(late), window)
+	t.Logf("after privacy: %d held SRTCP NACK batches of %d sequence numbers (%d within the age limit at the first) sent to the node, pion NACKs written %d / refused %d; %d packets in %v",
+		sent, len(targets), young, pionNACKs, pionRefused, len(late), window)
 
 	// 4. The viewer sees its connection end.
 	waitFor(t, r.closed, 10*time.Second, "viewer to see the connection closed")

@@ -72,12 +72,13 @@ func TestReceiverProcess(t *testing.T) {
 }
 
 // BenchmarkSendAllocs: allocations per RTP packet on the node side only:
-// the live view (encodeOne with H.264 passthrough) plus pion's per-sender
-// path (NACK responder and sender-report interceptors, SRTP, UDP write),
-// with 1, 4 and 8 pion viewers running in a separate process. The figures
-// are whole-process mallocs in the timed region, so they include pion's
-// background work (ICE keepalives, RTCP reports) too; the live view's own
-// share is 0 (TestSharedTrackWriteAllocs). For the allocation sites:
+// the live view (encodeOne with H.264 passthrough) plus the per-sender
+// path (our NACK responder, pion's sender-report interceptor, SRTP, UDP
+// write), with 1, 4 and 8 pion viewers running in a separate process. The
+// figures are whole-process mallocs in the timed region, so they include
+// pion's background work (ICE keepalives, RTCP reports) too; the live
+// view's own share is 0 (TestSharedTrackWriteAllocs, TestNACKAllocs). For
+// the allocation sites:
 //
 //	go test -tags integration ./agent/liveview/ -run '^$' -bench SendAllocs -benchmem \
 //	    -memprofile /tmp/send.mem -memprofilerate 1
