@@ -343,6 +343,10 @@ func (t Timing) retryDelay(retries int) time.Duration {
 	return min(d, t.RetryMax)
 }
 
+// sensorSettle is how long a shutter sensor that already reads open when
+// the shutter is driven open must keep reading open to confirm it.
+const sensorSettle = 150 * time.Millisecond
+
 // Refusal reasons. They are user-facing: `camnode privacy off` prints them.
 const (
 	reasonClinical = "clinical zone"
@@ -445,23 +449,36 @@ func step(s State, ev Event, tm Timing) (State, []Action) {
 			s.Shutter = ShutterOpen
 		}
 		if s.Shutter == ShutterOpen && !e.Open && s.HasSensor {
-			// The shutter closed under us (forced by hand, or power): the
-			// camera sees nothing; stop treating it as live.
-			s.Faults[FaultShutter] = "shutter sensor reads closed while open was commanded"
-			s.Viewing = false
-			acts = append(acts, ActPersist{Private: true},
-				ActAudit{AuditRecord{Kind: "fault", Source: SourceAgent, Privacy: "on", Reason: s.Faults[FaultShutter]}})
+			// Closed while open is commanded: forced by hand, power, or a
+			// reading from before the last command still in flight. Check
+			// again after a grace period before calling it a fault.
+			s.ShutterGen++
+			acts = append(acts, ActTimer{Kind: TimerShutter, Gen: s.ShutterGen, After: tm.ShutterConfirm})
 		}
 
 	case EvShutterTimeout:
-		if e.Gen == s.ShutterGen && s.Shutter == ShutterClosed && s.SensorOpen {
+		if e.Gen != s.ShutterGen {
+			break
+		}
+		switch {
+		case s.Shutter == ShutterClosed && s.SensorOpen:
 			// Privacy holds (the gate is closed and capture is off), but the
 			// shutter may still be open: say so.
 			s.Faults[FaultShutter] = fmt.Sprintf("shutter not confirmed closed within %v", tm.ShutterConfirm)
 			acts = append(acts, ActAudit{AuditRecord{Kind: "fault", Source: SourceAgent, Reason: s.Faults[FaultShutter]}})
-		}
-		if e.Gen == s.ShutterGen && s.Shutter == ShutterOpening {
+		case s.Shutter == ShutterOpening && s.SensorOpen:
+			// The sensor reads open and did not change: it never saw the
+			// shutter close (reopened within its travel). Confirmed.
+			s.Shutter = ShutterOpen
+		case s.Shutter == ShutterOpening:
 			s.Faults[FaultShutter] = fmt.Sprintf("shutter not confirmed open within %v", tm.ShutterConfirm)
+			s.Viewing = false
+			acts = append(acts, ActPersist{Private: true},
+				ActAudit{AuditRecord{Kind: "fault", Source: SourceAgent, Privacy: "on", Reason: s.Faults[FaultShutter]}})
+		case s.Shutter == ShutterOpen && !s.SensorOpen && s.HasSensor:
+			// The shutter closed under us and stayed closed: the camera sees
+			// nothing; stop treating it as live.
+			s.Faults[FaultShutter] = "shutter sensor reads closed while open was commanded"
 			s.Viewing = false
 			acts = append(acts, ActPersist{Private: true},
 				ActAudit{AuditRecord{Kind: "fault", Source: SourceAgent, Privacy: "on", Reason: s.Faults[FaultShutter]}})
@@ -659,9 +676,10 @@ func (s State) reconcile(acts []Action, tm Timing) (State, []Action) {
 			case !s.HasSensor:
 				s.Shutter = ShutterOpen
 			case s.SensorOpen:
-				// Reopened before it finished closing: the sensor
-				// already confirms open and will not change again.
-				s.Shutter = ShutterOpen
+				// Reopened before the sensor saw it close: it may never
+				// change again, so a short check confirms it (a stale
+				// "closed" reading still in flight would come first).
+				acts = append(acts, ActTimer{Kind: TimerShutter, Gen: s.ShutterGen, After: min(tm.ShutterConfirm, sensorSettle)})
 			default:
 				acts = append(acts, ActTimer{Kind: TimerShutter, Gen: s.ShutterGen, After: tm.ShutterConfirm})
 			}

@@ -181,11 +181,32 @@ var stepCases = []struct {
 		acts:  []Action{ActPersist{Private: true}, ActShutter{Open: false}, ActTimer{Kind: TimerShutter, Gen: 2, After: 2 * time.Second}, ActPublish{}},
 	},
 	{
-		name:  "reopened before the shutter finished closing: the open sensor confirms at once",
+		name:  "reopened before the shutter finished closing: a short check confirms the open sensor",
 		from:  State{ZoneOK: true, HasSensor: true, SensorOpen: true, ShutterGen: 2},
 		ev:    EvPrivacy{ID: 4, Source: SourceLocal},
-		check: want(func(s State) bool { return s.Shutter == ShutterOpen && s.Cap == CapStarting && s.LED }),
-		acts:  []Action{ActPersist{Private: false}, ActShutter{Open: true}, ActLED{On: true}, ActStartCapture{Gen: 1}, ActPublish{}},
+		check: want(func(s State) bool { return s.Shutter == ShutterOpening && s.Cap == CapOff && !s.LED }),
+		acts:  []Action{ActPersist{Private: false}, ActShutter{Open: true}, ActTimer{Kind: TimerShutter, Gen: 3, After: 150 * time.Millisecond}, ActPublish{}},
+	},
+	{
+		name: "open sensor unchanged at the check: confirmed, LED then capture",
+		from: State{ZoneOK: true, HasSensor: true, SensorOpen: true, Viewing: true, Shutter: ShutterOpening, ShutterGen: 3},
+		ev:   EvShutterTimeout{Gen: 3},
+		check: want(func(s State) bool {
+			return s.Shutter == ShutterOpen && s.Cap == CapStarting && s.LED && s.Faults[FaultShutter] == ""
+		}),
+		acts: []Action{ActLED{On: true}, ActStartCapture{Gen: 1}, ActPublish{}},
+	},
+	{
+		name:  "a closed reading while live is checked again before it is a fault",
+		from:  stLive,
+		ev:    EvSensor{Open: false},
+		check: want(func(s State) bool { return s.Viewing && s.Gate && s.Faults[FaultShutter] == "" }),
+	},
+	{
+		name:  "still closed at the check: fault, privacy",
+		from:  State{ZoneOK: true, HasSensor: true, Viewing: true, Shutter: ShutterOpen, LED: true, Cap: CapStreaming, Gate: true, Gen: 1, ShutterGen: 5},
+		ev:    EvShutterTimeout{Gen: 5},
+		check: want(func(s State) bool { return !s.Viewing && !s.Gate && s.Faults[FaultShutter] != "" }),
 	},
 	{
 		name: "shutter still reads open after closing: fault, privacy kept",
