@@ -8,12 +8,11 @@ import (
 	"context"
 	"log/slog"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camnode/camnode/agent/mqtt/mqtttest"
 )
 
 // TestMosquittoDeadBrokerDetection: how long a node's Link (keepalive 2 s,
@@ -30,12 +29,12 @@ func TestMosquittoDeadBrokerDetection(t *testing.T) {
 	bound := ka*3/2 + pingTimeout
 	const slack = 500 * time.Millisecond
 
-	p := newPKI(t)
-	br := startMosquitto(t, p)
-	cc := p.issue(t, "node-d", false)
+	p := mqtttest.NewPKI(t)
+	br := mqtttest.StartMosquitto(t, p, mqtttest.Options{})
+	cc := tlsClient(t, p, br, "node-d")
 	cc.Keepalive = ka
 	ev := newLogEvents()
-	l, err := NewLink(Config{Client: tlsClient(cc, br.url), Node: "node-d", Logger: slog.New(ev)}, newFakeNode("node-d"))
+	l, err := NewLink(Config{Client: cc, Node: "node-d", Logger: slog.New(ev)}, newFakeNode("node-d"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,9 +42,7 @@ func TestMosquittoDeadBrokerDetection(t *testing.T) {
 	done := make(chan struct{})
 	go func() { l.Run(ctx); close(done) }()
 	t.Cleanup(func() {
-		if br.cmd != nil {
-			br.cmd.Process.Signal(syscall.SIGCONT) // never leave it stopped
-		}
+		br.Resume() // never leave it stopped
 		cancel()
 		<-done
 	})
@@ -62,9 +59,9 @@ func TestMosquittoDeadBrokerDetection(t *testing.T) {
 	for range 3 {
 		idle()
 		stopped := time.Now()
-		br.cmd.Process.Signal(syscall.SIGSTOP)
+		br.Pause()
 		lost := ev.next(t, "mqtt: connection lost", bound+10*time.Second)
-		br.cmd.Process.Signal(syscall.SIGCONT)
+		br.Resume()
 		d := lost.Sub(stopped)
 		hung = append(hung, d)
 		if d > bound+slack {
@@ -75,15 +72,14 @@ func TestMosquittoDeadBrokerDetection(t *testing.T) {
 	for range 3 {
 		idle()
 		stopped := time.Now()
-		br.cmd.Process.Kill()
+		br.Kill()
 		lost := ev.next(t, "mqtt: connection lost", bound+10*time.Second)
 		d := lost.Sub(stopped)
 		killed = append(killed, d)
 		if d > bound+slack {
 			t.Errorf("killed broker noticed after %v, want <= %v", d, bound+slack)
 		}
-		<-br.done
-		br.start()
+		br.Start()
 		ev.next(t, "mqtt: connected", 30*time.Second)
 	}
 	t.Logf("keepalive %v, ping timeout %v: broker SIGSTOPped -> link lost after %v; broker SIGKILLed -> %v", ka, pingTimeout, hung, killed)
@@ -108,26 +104,13 @@ func TestMosquittoHungNodeWill(t *testing.T) {
 	const sweep = 6 * time.Second
 	bound := ka*3/2 + time.Second + sweep + 1500*time.Millisecond
 
-	p := newPKI(t)
-	b := startMosquitto(t, p)
-	ccN, ccHub := p.issue(t, "node-h", false), p.issue(t, "hub", false)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "camnode")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/camnode").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cfgPath := writeNodeConfig(t, dir, "node-h", ccN, b.url, ka)
-	cmd := exec.Command(bin, "run", "-config", cfgPath)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	p := mqtttest.NewPKI(t)
+	b := mqtttest.StartMosquitto(t, p, mqtttest.Options{})
+	ccN, ccHub := tlsClient(t, p, b, "node-h"), tlsClient(t, p, b, "hub")
+	node := startCamnode(t, "node-h", ccN, ka)
 
 	topics := NodeTopics("camnode", "node-h")
-	w := newWatcher(t, tlsClient(ccHub, b.url), topics.Availability, topics.Status)
+	w := newWatcher(t, ccHub, topics.Availability, topics.Status)
 	online := func() bool { return w.get(topics.Availability) == "online" }
 	w.wait(t, 20*time.Second, "camnode online", func() bool {
 		_, ok := w.status(topics)
@@ -137,13 +120,13 @@ func TestMosquittoHungNodeWill(t *testing.T) {
 	for range 3 {
 		time.Sleep(ka/2 + rand.N(ka)) // a random point of the node's ping cycle
 		stopped := time.Now()
-		if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		if err := node.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
 		}
 		w.wait(t, bound+5*time.Second, "will offline", func() bool { return w.get(topics.Availability) == "offline" })
 		d := time.Since(stopped)
 		took = append(took, d)
-		cmd.Process.Signal(syscall.SIGCONT)
+		node.Signal(syscall.SIGCONT)
 		if d > bound {
 			t.Errorf("will offline %v after SIGSTOP, want <= %v", d, bound)
 		}

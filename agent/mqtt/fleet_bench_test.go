@@ -11,11 +11,12 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camnode/camnode/agent/mqtt/mqtttest"
 )
 
 // fleetNodes is the simulated fleet size: 500, or CAMNODE_FLEET_NODES.
@@ -62,36 +63,36 @@ func quantile(d []time.Duration, q float64) time.Duration {
 //	go test -tags integration ./agent/mqtt -run XXX -bench FleetRestart -benchtime 3x -timeout 20m
 func BenchmarkMosquittoFleetRestart(b *testing.B) {
 	n := fleetNodes(b)
-	p := newPKI(b)
-	br := startMosquitto(b, p)
-	// The per-test config logs every packet ("log_type all"): keep the
-	// log to errors, warnings and notices (connects) so it does not
-	// dominate the broker's CPU. mosquitto queues at most
-	// max_queued_messages (default 1000) QoS 1 messages per client beyond
-	// the 20 in flight and drops the rest ("Outgoing messages are being
-	// dropped for client hub"): the hub's camnode/+/+ subscription gets 3
-	// messages per node (availability, status, privacy) in a burst after a
-	// restart, so a 500-node fleet needs more. CAMNODE_FLEET_MAX_QUEUED
-	// overrides the value used here (1000 shows the loss).
+	p := mqtttest.NewPKI(b)
+	// Logged are errors, warnings and notices (connects), not every packet
+	// as by default, so the log does not dominate the broker's CPU.
+	// mosquitto queues at most max_queued_messages (default 1000) QoS 1
+	// messages per client beyond the 20 in flight and drops the rest
+	// ("Outgoing messages are being dropped for client hub"): the hub's
+	// camnode/+/+ subscription gets 3 messages per node (availability,
+	// status, privacy) in a burst after a restart, so a 500-node fleet
+	// needs more. CAMNODE_FLEET_MAX_QUEUED overrides the value used here
+	// (1000 shows the loss).
 	maxQueued := cmp.Or(os.Getenv("CAMNODE_FLEET_MAX_QUEUED"), "10000")
-	br.reconfigure(func(c string) string {
-		return strings.Replace(c, "log_type all\n", "log_type error\nlog_type warning\nlog_type notice\nmax_queued_messages "+maxQueued+"\n", 1)
+	br := mqtttest.StartMosquitto(b, p, mqtttest.Options{
+		LogTypes: []string{"error", "warning", "notice"},
+		Config:   []string{"max_queued_messages " + maxQueued},
 	})
-	hubCC := p.issue(b, "hub", false)
-	view := newFleetView(b, tlsClient(hubCC, br.url))
+	hubCC := tlsClient(b, p, br, "hub")
+	view := newFleetView(b, hubCC)
 
 	ccs := make([]ClientConfig, n)
 	for i := range ccs {
-		ccs[i] = p.issue(b, fmt.Sprintf("sim-%04d", i), false)
+		ccs[i] = tlsClient(b, p, br, fmt.Sprintf("sim-%04d", i))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	b.Cleanup(func() { cancel(); wg.Wait() }) // runs before the broker's stop
-	cpu0, self0, t0 := procCPU(b, br.cmd.Process.Pid), selfCPU(), time.Now()
+	cpu0, self0, t0 := procCPU(b, br.PID()), selfCPU(), time.Now()
 	view.reset(t0)
 	for i, cc := range ccs {
 		node := fmt.Sprintf("sim-%04d", i)
-		l, err := NewLink(Config{Client: tlsClient(cc, br.url), Node: node, HADiscovery: true}, newFakeNode(node))
+		l, err := NewLink(Config{Client: cc, Node: node, HADiscovery: true}, newFakeNode(node))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -101,11 +102,11 @@ func BenchmarkMosquittoFleetRestart(b *testing.B) {
 		b.Fatalf("hub view after the first connect: %d of %d nodes online with a status (max_queued_messages %s)", got, n, maxQueued)
 	}
 	b.Logf("%d nodes: first connect of all converged in %v; broker CPU %v, test process CPU %v",
-		n, time.Since(t0).Round(time.Millisecond), procCPU(b, br.cmd.Process.Pid)-cpu0, (selfCPU() - self0).Round(time.Millisecond))
+		n, time.Since(t0).Round(time.Millisecond), procCPU(b, br.PID())-cpu0, (selfCPU() - self0).Round(time.Millisecond))
 
 	// A late subscriber (camctl watch, a restarted hub) gets the fleet
 	// from retained messages only: it must see every node too.
-	late := tlsClient(hubCC, br.url)
+	late := hubCC
 	late.ClientID = "hub-late"
 	lt := time.Now()
 	lateView := newFleetViewSince(b, late, time.Time{})
@@ -139,14 +140,14 @@ func BenchmarkMosquittoFleetRestart(b *testing.B) {
 			b.StartTimer()
 		}
 		stopping := time.Now()
-		br.stop()
+		br.Stop()
 		started := time.Now()
 		view.reset(started)
 		self0 := selfCPU()
-		br.start()
+		br.Start()
 		listening := time.Since(started)
 		statusAt, seenAt := view.converge(b, n, 2*time.Minute)
-		cpu := procCPU(b, br.cmd.Process.Pid)
+		cpu := procCPU(b, br.PID())
 		var last time.Duration
 		for i := range statusAt {
 			reconnect = append(reconnect, max(0, statusAt[i].Sub(started)))

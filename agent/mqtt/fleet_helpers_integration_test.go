@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,22 +119,6 @@ func procCPU(t testing.TB, pid int) time.Duration {
 		t.Fatalf("/proc/%d/stat: %q", pid, s)
 	}
 	return time.Duration(ut+st) * 10 * time.Millisecond
-}
-
-// reconfigure rewrites the broker's mosquitto.conf with edit and restarts
-// it (startMosquitto starts it at once with the shared test config).
-func (b *broker) reconfigure(edit func(string) string) {
-	b.t.Helper()
-	b.stop()
-	path := filepath.Join(b.dir, "mosquitto.conf")
-	conf, err := os.ReadFile(path)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(edit(string(conf))), 0o644); err != nil {
-		b.t.Fatal(err)
-	}
-	b.start()
 }
 
 // fleetView is the hub's view of a fleet: availability and status per

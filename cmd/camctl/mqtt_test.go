@@ -18,9 +18,9 @@ import (
 	"github.com/camnode/camnode/gpio/gpiotest"
 )
 
-// startNode runs an agent (simulated GPIO, no camera needed for privacy
-// on/off) linked to the broker at url, until the test ends.
-func startNode(t *testing.T, url, node, zone string) {
+// startNode runs an agent (simulated GPIO, synthetic camera) linked to the
+// broker with cc, until the test ends.
+func startNode(t *testing.T, cc mqtt.ClientConfig, node, zone string) *agent.Agent {
 	t.Helper()
 	dir := t.TempDir()
 	cam, err := capture.NewSynthetic(capture.SyntheticConfig{Width: 64, Height: 48, Pixel: capture.I420, FPS: 10})
@@ -39,8 +39,7 @@ func startNode(t *testing.T, url, node, zone string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := mqtt.NewLink(mqtt.Config{Client: mqtt.ClientConfig{Brokers: []string{url}, Insecure: true},
-		Node: node, Outbox: ob}, a)
+	l, err := mqtt.NewLink(mqtt.Config{Client: cc, Node: node, Outbox: ob}, a)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +48,7 @@ func startNode(t *testing.T, url, node, zone string) {
 	go func() { a.Run(ctx); close(aDone) }()
 	go func() { l.Run(ctx); close(lDone) }()
 	t.Cleanup(func() { cancel(); <-aDone; <-lDone; ob.Close() })
+	return a
 }
 
 func camctl(ctx context.Context, args ...string) (string, error) {
@@ -68,13 +68,14 @@ func exitCode(err error) int {
 	return 1
 }
 
-// waitWatch runs `camctl watch -once` until its table has a line matching
-// all of want, or the deadline passes.
-func waitWatch(t *testing.T, url string, want ...string) string {
+// waitWatch runs `camctl watch -once` with flags (the broker and how to
+// connect to it) until a line of its table contains all of want; it fails
+// the test after 20 s.
+func waitWatch(t *testing.T, flags []string, want ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
-		out, err := camctl(t.Context(), "watch", "-broker", url, "-insecure", "-once", "-settle", "500ms")
+		out, err := camctl(t.Context(), append(append([]string{"watch"}, flags...), "-once", "-settle", "500ms")...)
 		if err != nil {
 			t.Fatalf("watch: %v\n%s", err, out)
 		}
@@ -99,11 +100,13 @@ func TestCamctlEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	startNode(t, url, "lobby-1", "reception")
-	startNode(t, url, "exam-2", "examination")
+	cc := mqtt.ClientConfig{Brokers: []string{url}, Insecure: true}
+	startNode(t, cc, "lobby-1", "reception")
+	startNode(t, cc, "exam-2", "examination")
+	insecure := []string{"-broker", url, "-insecure"}
 
-	waitWatch(t, url, "lobby-1", "online", "reception", " on ")
-	waitWatch(t, url, "exam-2", "online", "examination (locked)")
+	waitWatch(t, insecure, "lobby-1", "online", "reception", " on ")
+	waitWatch(t, insecure, "exam-2", "online", "examination (locked)")
 
 	// Audit records published while `camctl audit` listens are printed.
 	auditOut := make(chan string, 1)
@@ -119,7 +122,7 @@ func TestCamctlEmbedded(t *testing.T) {
 	if exitCode(err) != 0 || !strings.Contains(out, "lobby-1: accepted") {
 		t.Fatalf("privacy off: %v\n%s", err, out)
 	}
-	waitWatch(t, url, "lobby-1", " off ")
+	waitWatch(t, insecure, "lobby-1", " off ")
 
 	out, err = camctl(t.Context(), "privacy", "-broker", url, "-insecure", "exam-2", "off")
 	if exitCode(err) != 3 || !strings.Contains(out, "refused") || !strings.Contains(err.Error(), "examination") {
