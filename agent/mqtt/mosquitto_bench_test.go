@@ -6,6 +6,7 @@ package mqtt
 
 import (
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -69,7 +70,7 @@ func BenchmarkMosquittoStatusPublish(b *testing.B) {
 // stopped, shutter closed).
 func BenchmarkMosquittoPrivacyCommand(b *testing.B) {
 	p := mqtttest.NewPKI(b)
-	br := mqtttest.StartMosquitto(b, p, mqtttest.Options{})
+	br := mqtttest.StartMosquitto(b, p, mqtttest.Options{Nagle: os.Getenv("CAMNODE_BENCH_NAGLE") == "1"})
 	ccN, ccHub := tlsClient(b, p, br, "node-q"), tlsClient(b, p, br, "hub")
 	ta := startAgent(b, "node-q", "reception", b.TempDir())
 	startLink(b, ta, Config{Client: ccN, Node: "node-q"})

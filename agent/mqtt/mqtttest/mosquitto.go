@@ -34,6 +34,11 @@ type Options struct {
 	// Config lines are appended to mosquitto.conf, for example
 	// "max_queued_messages 10000".
 	Config []string
+	// Nagle leaves Nagle's algorithm on (mosquitto's default). By default
+	// the broker runs with set_tcp_nodelay true, as the shipped template
+	// asks: with Nagle, small acknowledged publishes wait for delayed ACKs
+	// and a command round trip takes ~46 ms instead of ~4 ms.
+	Nagle bool
 }
 
 // A Broker is a mosquitto process listening on 127.0.0.1 with TLS, started
@@ -109,6 +114,9 @@ use_identity_as_username true
 tls_version tlsv1.2
 acl_file %s
 `, port, p.CAFile(), cert, key, acl)
+	if !opts.Nagle {
+		fmt.Fprintln(&conf, "set_tcp_nodelay true")
+	}
 	for _, line := range opts.Config {
 		fmt.Fprintln(&conf, line)
 	}
