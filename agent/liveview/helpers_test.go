@@ -141,6 +141,13 @@ type receiver struct {
 
 func newReceiver(t testing.TB, interceptors bool) *receiver {
 	t.Helper()
+	return buildReceiver(t, interceptors, nil)
+}
+
+// buildReceiver is a loopback-only pion viewer with SRTP replay protection
+// off (so retransmissions are visible); mux, if not nil, carries its ICE.
+func buildReceiver(t testing.TB, interceptors bool, mux ice.UDPMux) *receiver {
+	t.Helper()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
@@ -152,6 +159,9 @@ func newReceiver(t testing.TB, interceptors bool) *receiver {
 		}
 	}
 	se := webrtc.SettingEngine{}
+	if mux != nil {
+		se.SetICEUDPMux(mux)
+	}
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})

@@ -8,9 +8,6 @@ import (
 	"testing"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/interceptor"
-	"github.com/pion/rtp"
-	"github.com/pion/webrtc/v4"
 )
 
 // tapConn is the viewer's UDP socket. While hold is set, it keeps SRTCP
@@ -81,51 +78,5 @@ func newTapReceiver(t testing.TB) (*receiver, *tapConn) {
 	tap := &tapConn{PacketConn: udp}
 	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: tap})
 	t.Cleanup(func() { _ = mux.Close() })
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetICEUDPMux(mux)
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
-	se.DisableSRTPReplayProtection(true)
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(&interceptor.Registry{}),
-		webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &receiver{pc: pc, pkts: make(chan *rtp.Packet, 100000), ssrc: make(chan uint32, 1),
-		connect: make(chan struct{}), closed: make(chan struct{})}
-	t.Cleanup(func() { _ = pc.Close() })
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo,
-		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
-	var once, conOnce sync.Once
-	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		switch s {
-		case webrtc.PeerConnectionStateConnected:
-			conOnce.Do(func() { close(r.connect) })
-		case webrtc.PeerConnectionStateClosed, webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateDisconnected:
-			once.Do(func() { close(r.closed) })
-		}
-	})
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		r.ssrc <- uint32(tr.SSRC())
-		for {
-			p, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			select {
-			case r.pkts <- p:
-			default:
-			}
-		}
-	})
-	return r, tap
+	return buildReceiver(t, false, mux), tap
 }
