@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/agent/agenttest"
 	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/firmware"
 	"github.com/camnode/camnode/gpio/gpiotest"
@@ -249,30 +250,6 @@ func TestDisconnect(t *testing.T) {
 	}
 }
 
-// waitStatus waits until ok(status) holds, or fails the test.
-func waitStatus(t *testing.T, a *agent.Agent, what string, d time.Duration, ok func(agent.Status) bool) agent.Status {
-	t.Helper()
-	ch, stop := a.Subscribe()
-	defer stop()
-	timeout := time.After(d)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case st := <-ch:
-			if ok(st) {
-				return st
-			}
-		case <-tick.C:
-			if st := a.Status(); ok(st) {
-				return st
-			}
-		case <-timeout:
-			t.Fatalf("timed out waiting for %s; status %+v", what, a.Status())
-		}
-	}
-}
-
 func modules(t *testing.T, cmd string, mods ...string) {
 	t.Helper()
 	for _, m := range mods {
@@ -334,7 +311,7 @@ func TestAgentAudioGuard(t *testing.T) {
 	}
 	a, led, stop := newAgent(t, "reception", cam)
 	defer stop()
-	waitStatus(t, a, "streaming", 20*time.Second, func(s agent.Status) bool { return s.Capture == "streaming" && s.LED })
+	agenttest.WaitStatus(t, a, "streaming", 20*time.Second, func(s agent.Status) bool { return s.Capture == "streaming" && s.LED })
 	if !led.On() || len(videoFDs(t)) == 0 {
 		t.Fatalf("streaming but LED %v, video fds %v", led.On(), videoFDs(t))
 	}
@@ -345,7 +322,7 @@ func TestAgentAudioGuard(t *testing.T) {
 	} else {
 		t.Logf("ScanAudio: %s", v)
 	}
-	st := waitStatus(t, a, "audio fault and capture off", 10*time.Second, func(s agent.Status) bool {
+	st := agenttest.WaitStatus(t, a, "audio fault and capture off", 10*time.Second, func(s agent.Status) bool {
 		return s.Faults["audio"] != "" && s.Capture == "off" && !s.LED
 	})
 	if led.On() {
@@ -358,7 +335,7 @@ func TestAgentAudioGuard(t *testing.T) {
 
 	dummy := filepath.Base(snd[len(snd)-1])
 	modules(t, "rmmod", strings.TrimSuffix(dummy, ".ko"))
-	waitStatus(t, a, "streaming again", 20*time.Second, func(s agent.Status) bool {
+	agenttest.WaitStatus(t, a, "streaming again", 20*time.Second, func(s agent.Status) bool {
 		return s.Faults["audio"] == "" && s.Capture == "streaming" && s.LED
 	})
 }
@@ -372,7 +349,7 @@ func TestClinicalZoneNeverOpens(t *testing.T) {
 	cam := &countingCam{Source: v}
 	a, led, stop := newAgent(t, "clinical", cam)
 	defer stop()
-	waitStatus(t, a, "zone verdict", 5*time.Second, func(s agent.Status) bool { return !s.CaptureAllowed && s.Faults["zone"] != "" })
+	agenttest.WaitStatus(t, a, "zone verdict", 5*time.Second, func(s agent.Status) bool { return !s.CaptureAllowed && s.Faults["zone"] != "" })
 	if _, err := a.SetPrivacy(context.Background(), false, agent.SourceLocal, "vm-test"); err == nil {
 		t.Error("privacy off accepted in a clinical zone")
 	}

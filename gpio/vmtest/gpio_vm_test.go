@@ -24,6 +24,7 @@ import (
 	"periph.io/x/host/v3/gpioioctl"
 
 	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/agent/agenttest"
 	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/firmware"
 	"github.com/camnode/camnode/gpio"
@@ -349,30 +350,6 @@ func TestGPIOLevels(t *testing.T) {
 	t.Logf("feedback watched with %d GPIO get reports", polls)
 }
 
-// waitStatus waits until ok(status) holds, or fails the test.
-func waitStatus(t *testing.T, a *agent.Agent, what string, d time.Duration, ok func(agent.Status) bool) agent.Status {
-	t.Helper()
-	ch, stop := a.Subscribe()
-	defer stop()
-	timeout := time.After(d)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case st := <-ch:
-			if ok(st) {
-				return st
-			}
-		case <-tick.C:
-			if st := a.Status(); ok(st) {
-				return st
-			}
-		case <-timeout:
-			t.Fatalf("timed out waiting for %s; status %+v", what, a.Status())
-		}
-	}
-}
-
 // frameSink counts the frames that passed the agent's gate and those that
 // did while the emulator's GP0 was high (LED dark, active low).
 type frameSink struct {
@@ -445,14 +422,14 @@ func TestGPIOAgentLED(t *testing.T) {
 	}
 	defer stop()
 
-	waitStatus(t, a, "privacy at start", 10*time.Second, func(s agent.Status) bool { return s.Privacy && s.Capture == "off" && s.CaptureAllowed })
+	agenttest.WaitStatus(t, a, "privacy at start", 10*time.Second, func(s agent.Status) bool { return s.Privacy && s.Capture == "off" && s.CaptureAllowed })
 	start := m.sim.Mark("privacy off")
 	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer rcancel()
 	if _, err := a.SetPrivacy(rctx, false, agent.SourceLocal, "vm-test"); err != nil {
 		t.Fatalf("privacy off: %v", err)
 	}
-	st := waitStatus(t, a, "streaming", 20*time.Second, func(s agent.Status) bool {
+	st := agenttest.WaitStatus(t, a, "streaming", 20*time.Second, func(s agent.Status) bool {
 		return s.Capture == "streaming" && s.LED && s.Shutter == "open"
 	})
 	select {
@@ -469,7 +446,7 @@ func TestGPIOAgentLED(t *testing.T) {
 	if _, err := a.SetPrivacy(rctx, true, agent.SourceLocal, "vm-test"); err != nil {
 		t.Fatalf("privacy on: %v", err)
 	}
-	waitStatus(t, a, "privacy again", 10*time.Second, func(s agent.Status) bool {
+	agenttest.WaitStatus(t, a, "privacy again", 10*time.Second, func(s agent.Status) bool {
 		return s.Privacy && s.Capture == "off" && !s.LED && s.Shutter == "closed"
 	})
 	stop()
