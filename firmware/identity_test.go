@@ -61,19 +61,11 @@ func signID(t testing.TB, id Identity, priv ed25519.PrivateKey) []byte {
 func payloadJSON(t testing.TB, id Identity, edit func(map[string]any)) []byte {
 	t.Helper()
 	b, _ := json.Marshal(id)
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatal(err)
-	}
-	edit(m)
-	b, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return editEnvelope(t, b, edit)
 }
 
-// editEnvelope decodes a signed file into a map, edits it, re-encodes it.
+// editEnvelope decodes a JSON object (a signed file, a payload) into a
+// map, edits it and re-encodes it.
 func editEnvelope(t testing.TB, file []byte, edit func(map[string]any)) []byte {
 	t.Helper()
 	var m map[string]any
