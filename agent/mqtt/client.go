@@ -90,7 +90,8 @@ func (c ClientConfig) Options() (*paho.ClientOptions, error) {
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(MaxReconnectInterval).
 		SetCleanSession(true).
-		SetOrderMatters(true) // handlers never block: they only queue
+		SetStore(newCopyStore()). // see copyStore: paho's MemoryStore races on resend
+		SetOrderMatters(true)     // handlers never block: they only queue
 	return o, nil
 }
 
