@@ -26,3 +26,14 @@ apt_install() {
 		"${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/dev/null
 	fi
 }
+
+# add_foreign_arch ARCH enables a Debian foreign architecture (for
+# multiarch libraries and the arm64 guest kernel) and refreshes the lists.
+add_foreign_arch() {
+	dpkg --print-foreign-architectures | grep -qx "$1" && return 0
+	local sudo=()
+	[[ $(id -u) -eq 0 ]] || sudo=(sudo)
+	"${sudo[@]}" dpkg --add-architecture "$1"
+	"${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update >/dev/null 2>&1 ||
+		echo "add_foreign_arch: apt-get update reported errors; trying anyway" >&2
+}

@@ -297,7 +297,7 @@ func newAgent(t *testing.T, zone string, cam capture.Source) (*agent.Agent, *gpi
 
 func TestAgentAudioGuard(t *testing.T) {
 	guest(t)
-	snd := strings.Fields(os.Getenv("CAMNODE_SND_MODULES")) // dependency order, snd-dummy last
+	snd := strings.Fields(os.Getenv("CAMNODE_SND_MODULES")) // dependency order, the ALSA test card (snd-dummy, or snd-aloop on arm64) last
 	if len(snd) == 0 {
 		t.Fatal("CAMNODE_SND_MODULES not set")
 	}
@@ -318,7 +318,7 @@ func TestAgentAudioGuard(t *testing.T) {
 
 	modules(t, "insmod", snd...)
 	if v := capture.ScanAudio(os.DirFS("/")); v == "" {
-		t.Fatal("ScanAudio sees nothing after snd-dummy was loaded")
+		t.Fatal("ScanAudio sees nothing after the ALSA test card was loaded")
 	} else {
 		t.Logf("ScanAudio: %s", v)
 	}
@@ -333,8 +333,8 @@ func TestAgentAudioGuard(t *testing.T) {
 	}
 	t.Logf("audio fault: %s", st.Faults["audio"])
 
-	dummy := filepath.Base(snd[len(snd)-1])
-	modules(t, "rmmod", strings.TrimSuffix(dummy, ".ko"))
+	card := filepath.Base(snd[len(snd)-1])
+	modules(t, "rmmod", strings.TrimSuffix(card, ".ko"))
 	agenttest.WaitStatus(t, a, "streaming again", 20*time.Second, func(s agent.Status) bool {
 		return s.Faults["audio"] == "" && s.Capture == "streaming" && s.LED
 	})
