@@ -114,10 +114,11 @@ func TestCamctlMosquitto(t *testing.T) {
 	spy := make(chan string, 1)
 	go func() {
 		out, _ := camctl(t.Context(), append(append([]string{"audit"}, own["exam-2"]...),
-			"-n", "1", "-timeout", "4s", "lobby-1")...)
+			"-client-id", "spy-exam-2", "-n", "1", "-timeout", "8s", "lobby-1")...)
 		spy <- out
 	}()
-	time.Sleep(time.Second) // let it subscribe; a miss only weakens this check
+	// The broker has handled its SUBSCRIBE before the audit record exists.
+	b.WaitLog(t, 10*time.Second, "Received SUBSCRIBE from spy-exam-2")
 	if _, err := run("privacy", "-timeout", "15s", "lobby-1", "off"); err != nil {
 		t.Fatal(err)
 	}

@@ -254,6 +254,40 @@ func (b *Broker) PID() int {
 	return b.cmd.Process.Pid
 }
 
+// WaitLog waits until one line of the broker's log holds every one of
+// words (e.g. "Received SUBSCRIBE from", a client id), polling the file:
+// the broker is another process and its log is the only place that says
+// when it has handled a packet. It fails the test with the log's end after
+// timeout.
+func (b *Broker) WaitLog(t testing.TB, timeout time.Duration, words ...string) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(timeout)
+	for {
+		log, _ := os.ReadFile(b.LogFile)
+		for line := range strings.Lines(string(log)) {
+			if containsAll(line, words) {
+				return
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("mosquitto log: no line with %q within %v:\n%s", words, timeout, b.logTail(4000))
+		}
+	}
+}
+
+func containsAll(s string, words []string) bool {
+	for _, w := range words {
+		if !strings.Contains(s, w) {
+			return false
+		}
+	}
+	return true
+}
+
 // logTail is the last n bytes of the log.
 func (b *Broker) logTail(n int64) string {
 	log, err := os.ReadFile(b.LogFile)
