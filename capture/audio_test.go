@@ -91,3 +91,43 @@ func (l *lockedFS) set(name string, f *fstest.MapFile) {
 	}
 	l.m[name] = f
 }
+
+// TestAudioGuardSettleScan: when a card goes, the kernel removes its
+// /dev/snd nodes (one inotify event) before its /proc/asound entry (no
+// event). The guard scans once more SettleScan after each event, so the
+// verdict clears without waiting for the poll (an hour here).
+func TestAudioGuardSettleScan(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fsys := &lockedFS{m: fstest.MapFS{
+			"proc/asound/cards": {Data: []byte(cardsDummy)},
+			"dev/snd/pcmC0D0c":  {},
+		}}
+		wake := make(chan struct{}, 1)
+		ctx, cancel := context.WithCancel(t.Context())
+		ch := AudioGuard{Root: fsys}.watch(ctx, time.Hour, wake)
+		if v := <-ch; !strings.Contains(v, "pcmC0D0c") || !strings.Contains(v, "card 0") {
+			t.Fatalf("first verdict %q", v)
+		}
+		fsys.set("dev/snd/pcmC0D0c", nil)
+		wake <- struct{}{}
+		synctest.Wait()
+		if v := <-ch; strings.Contains(v, "pcmC0D0c") || !strings.Contains(v, "card 0") {
+			t.Fatalf("after the device node went: %q", v)
+		}
+		fsys.set("proc/asound/cards", &fstest.MapFile{Data: []byte(cardsNone)}) // no event for this
+		time.Sleep(SettleScan)
+		synctest.Wait()
+		select {
+		case v := <-ch:
+			if v != "" {
+				t.Fatalf("after the settle scan: %q", v)
+			}
+		default:
+			t.Fatal("no verdict after the settle scan: the card's /proc entry going was missed")
+		}
+		cancel()
+		close(wake) // as the inotify watch does once its fd is closed
+		for range ch {
+		}
+	})
+}

@@ -139,9 +139,10 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	}, agent.Deps{
 		LED: hw.led, Shutter: hw.shutter, Button: hw.button,
 		Camera: cam,
-		Audio:  capture.AudioGuard{Root: os.DirFS("/"), Interval: cfg.Audio.PollInterval.D()},
-		Audit:  aud,
-		Sinks:  lv.sinks(),
+		Audio: capture.AudioGuard{Root: os.DirFS("/"), Interval: cfg.Audio.PollInterval.D(),
+			DevDir: "/dev", Logger: log.With("component", "audio")},
+		Audit: aud,
+		Sinks: lv.sinks(),
 	})
 	if err != nil {
 		return err
