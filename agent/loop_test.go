@@ -620,6 +620,31 @@ func TestQuickToggleWithSensor(t *testing.T) {
 	})
 }
 
+// TestSensorReadingIsPublished: privacy on, off again within the shutter's
+// travel, then on: the shutter closes and its sensor says so while nothing
+// else changes. The status (what the hub sees) must follow the sensor; it
+// used to keep saying "open" (found by the MQTT command benchmark).
+func TestSensorReadingIsPublished(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, withSensor(5*time.Millisecond))
+		time.Sleep(time.Second)
+		for _, on := range []bool{true, false} {
+			if err := r.privacy(on); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Second)
+		if err := r.privacy(true); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		st := r.a.Status()
+		if r.sh.SensorOpen() || st.Sensor == nil || *st.Sensor || st.Shutter != "closed" || st.Faults["shutter"] != "" {
+			t.Fatalf("fake sensor open %v; status %+v (sensor %v)", r.sh.SensorOpen(), st, st.Sensor != nil && *st.Sensor)
+		}
+	})
+}
+
 // TestShutterStuckOpenIsReported: the shutter is commanded closed but its
 // sensor keeps reading open: privacy still holds (gate, capture, LED) and a
 // fault says the shutter may be open.

@@ -363,8 +363,7 @@ func (e *RefusedError) Error() string { return "refused: " + e.Reason }
 func step(s State, ev Event, tm Timing) (State, []Action) {
 	tm = tm.withDefaults()
 	var acts []Action
-	prevFaults := s.Faults
-	prevView, prevZone := s.Viewing, s.ZoneOK
+	prevSeen := s.visible()
 
 	switch e := ev.(type) {
 	case EvIdentity:
@@ -563,10 +562,28 @@ func step(s State, ev Event, tm Timing) (State, []Action) {
 		s.Viewing = false
 	}
 	s, acts = s.reconcile(acts, tm)
-	if s.Faults != prevFaults || s.Viewing != prevView || s.ZoneOK != prevZone || len(acts) > 0 {
+	if s.visible() != prevSeen || len(acts) > 0 {
 		acts = append(acts, ActPublish{})
 	}
 	return s, finish(acts)
+}
+
+// visibleState is the part of State that Status shows. Any change to it is
+// published: a hub must never see a stale reading (a shutter sensor that
+// closed while nothing else changed used to leave the status saying open).
+type visibleState struct {
+	viewing, zoneOK, hasSensor, sensorOpen, led, gate bool
+	zoneReason, audio                                 string
+	shutter                                           ShutterPos
+	cap                                               CapPhase
+	format                                            capture.Format
+	faults                                            [numFaults]string
+}
+
+func (s State) visible() visibleState {
+	return visibleState{viewing: s.Viewing, zoneOK: s.ZoneOK, hasSensor: s.HasSensor, sensorOpen: s.SensorOpen,
+		led: s.LED, gate: s.Gate, zoneReason: s.ZoneReason, audio: s.Audio, shutter: s.Shutter, cap: s.Cap,
+		format: s.Format, faults: s.Faults}
 }
 
 // refusal returns why the camera may not be switched on now, or "".

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +78,9 @@ var allEvents = map[string]Event{
 // whatever the state and event. It returns a description of the first
 // violation, or "".
 func checkStep(prev State, ev Event, next State, acts []Action) string {
+	if prev.visible() != next.visible() && !slices.ContainsFunc(acts, func(a Action) bool { _, ok := a.(ActPublish); return ok }) {
+		return fmt.Sprintf("status-visible state changed without ActPublish: %+v -> %+v", prev.visible(), next.visible())
+	}
 	ledOn := prev.LED
 	gateOpen := prev.Gate
 	for i, act := range acts {
