@@ -19,6 +19,7 @@ import (
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/config"
 	"github.com/camnode/camnode/agent/mqtt"
+	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/firmware"
 	"github.com/camnode/camnode/gpio/gpiotest"
 )
@@ -46,6 +47,8 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	verbose := fs.Bool("v", false, "log every agent transition")
 	withMQTT := fs.Bool("mqtt", true, "run an embedded MQTT broker on loopback and link the node to it")
 	lvAddr := fs.String("liveview", "127.0.0.1:8443", "live-view HTTPS address (\"\" = off); media on the next port (UDP)")
+	hostAudio := fs.Bool("host-audio", false, "watch this machine's real sound devices instead of a simulated /dev "+
+		"(a sound card here then locks the camera, as it would on a node)")
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
 	}
@@ -101,6 +104,16 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	hw := simulatedHardware(nil)
 	btn := hw.button.(*gpiotest.Button)
+	var mic *simMicrophone
+	if !*hostAudio {
+		// The real audio guard, watching a simulated /dev: a laptop's own
+		// sound card says nothing about a camera node.
+		if mic, err = newSimMicrophone(filepath.Join(dir, "sim")); err != nil {
+			return err
+		}
+		hw.audio = capture.AudioGuard{Root: os.DirFS(mic.root), DevDir: filepath.Join(mic.root, "dev"),
+			Interval: cfg.Audio.PollInterval.D(), Logger: log.With("component", "audio")}
+	}
 
 	fmt.Fprintf(stdout, "camnode demo: node %q in %q (zone %s), state in %s\n", "demo-node", *room, *zone, dir)
 	fmt.Fprintf(stdout, "  toggle privacy:  type p + Enter (the privacy button), or in another shell:\n")
@@ -116,11 +129,16 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return err
 		}
 	}
+	if mic != nil {
+		fmt.Fprintf(stdout, "  microphone:      type a + Enter to plug or unplug a simulated USB microphone\n")
+	} else {
+		fmt.Fprintf(stdout, "  audio guard:     watching this machine's /dev/snd and /proc/asound (-host-audio)\n")
+	}
 	fmt.Fprintf(stdout, "  quit:            q + Enter or Ctrl-C\n\n")
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go readKeys(stdin, btn, cancel)
+	go readKeys(stdin, demoKeys{button: btn, mic: mic, quit: cancel, out: stdout})
 	return runNode(ctx, cfg, hw, nodeOptions{ready: func(a *agent.Agent) {
 		go showStatus(ctx, a, stdout)
 	}}, log)
@@ -153,18 +171,68 @@ func provisionDemo(dir string, id firmware.Identity) (config.Config, error) {
 	return cfg, nil
 }
 
-// readKeys turns "p" lines into button presses and "q" into quit.
-func readKeys(r io.Reader, btn *gpiotest.Button, quit func()) {
+// demoKeys is what the demo's keyboard drives.
+type demoKeys struct {
+	button *gpiotest.Button
+	mic    *simMicrophone // nil with -host-audio
+	quit   func()
+	out    io.Writer
+}
+
+// readKeys turns "p" lines into button presses, "a" into plugging or
+// unplugging the simulated microphone and "q" into quit.
+func readKeys(r io.Reader, k demoKeys) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		switch strings.TrimSpace(sc.Text()) {
 		case "p", "P":
-			btn.Press()
+			k.button.Press()
+		case "a", "A":
+			if k.mic == nil {
+				fmt.Fprintln(k.out, "demo: -host-audio watches the real sound devices; there is no simulated microphone")
+				continue
+			}
+			plugged, err := k.mic.toggle()
+			switch {
+			case err != nil:
+				fmt.Fprintf(k.out, "demo: microphone: %v\n", err)
+			case plugged:
+				fmt.Fprintln(k.out, "demo: USB microphone plugged in (simulated /dev/snd/pcmC1D0c)")
+			default:
+				fmt.Fprintln(k.out, "demo: USB microphone unplugged")
+			}
 		case "q", "Q":
-			quit()
+			k.quit()
 			return
 		}
 	}
+}
+
+// simMicrophone is a USB microphone on a simulated /dev: plugging it
+// creates dev/snd/pcmC1D0c under root, as the kernel would, and the agent's
+// real audio guard (inotify on root/dev) sees it.
+type simMicrophone struct {
+	root string
+}
+
+func newSimMicrophone(root string) (*simMicrophone, error) {
+	if err := os.MkdirAll(filepath.Join(root, "dev"), 0o755); err != nil {
+		return nil, err
+	}
+	return &simMicrophone{root: root}, nil
+}
+
+// toggle plugs the microphone in if it is out, and out if it is in.
+func (m *simMicrophone) toggle() (plugged bool, err error) {
+	snd := filepath.Join(m.root, "dev", "snd")
+	pcm := filepath.Join(snd, "pcmC1D0c")
+	if _, err := os.Stat(pcm); err == nil {
+		return false, os.RemoveAll(snd)
+	}
+	if err := os.MkdirAll(snd, 0o755); err != nil {
+		return false, err
+	}
+	return true, os.WriteFile(pcm, nil, 0o600)
 }
 
 // showStatus prints one line per status change: what a person standing in

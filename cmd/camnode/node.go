@@ -29,6 +29,9 @@ type hardware struct {
 	shutter agent.Shutter
 	button  agent.Button
 	halt    func() error // drives the outputs safe; idempotent
+	// audio is the audio guard; nil means the real one, on this machine's
+	// /dev and /proc. Only the demo simulates it.
+	audio agent.AudioGuard
 }
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
@@ -124,6 +127,11 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	}
 	defer lv.close()
 
+	audio := hw.audio
+	if audio == nil {
+		audio = capture.AudioGuard{Root: os.DirFS("/"), Interval: cfg.Audio.PollInterval.D(),
+			DevDir: "/dev", Logger: log.With("component", "audio")}
+	}
 	a, err := agent.New(agent.Config{
 		Identity:    id,
 		IdentityErr: idErr,
@@ -139,10 +147,9 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	}, agent.Deps{
 		LED: hw.led, Shutter: hw.shutter, Button: hw.button,
 		Camera: cam,
-		Audio: capture.AudioGuard{Root: os.DirFS("/"), Interval: cfg.Audio.PollInterval.D(),
-			DevDir: "/dev", Logger: log.With("component", "audio")},
-		Audit: aud,
-		Sinks: lv.sinks(),
+		Audio:  audio,
+		Audit:  aud,
+		Sinks:  lv.sinks(),
 	})
 	if err != nil {
 		return err
