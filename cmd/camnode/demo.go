@@ -97,7 +97,7 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		defer stop()
 		brokerURL = url
-		cfg.MQTT.Brokers, cfg.MQTT.Insecure, cfg.MQTT.Keepalive = []string{url}, true, config.Duration(5*time.Second)
+		cfg.MQTT.Brokers, cfg.MQTT.Insecure, cfg.MQTT.Keepalive = []string{url}, true, config.Duration(10*time.Second) // mochi warns at <= 5 s
 		if err := cfg.Validate(); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
