@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -57,6 +58,26 @@ func (c V4L2Config) withDefaults() (V4L2Config, error) {
 }
 
 // fourcc builds a V4L2 pixel format code.
+// ProbeInfo is what V4L2.Probe found.
+type ProbeInfo struct {
+	Driver, Card, Bus string
+	Offered           []string // pixel formats the driver lists (fourcc), in its order
+	Format            Format   // what Stream negotiates: the driver's answer, read back
+	Audio             string   // as AudioStatus: "" when the device has no audio inputs
+}
+
+// String is one line for an installer.
+func (p ProbeInfo) String() string {
+	s := fmt.Sprintf("%s (%s, %s); offers %s", p.Card, p.Driver, p.Bus, strings.Join(p.Offered, " "))
+	if p.Format.Width > 0 {
+		s += "; would stream " + p.Format.String()
+	}
+	if p.Audio != "" {
+		s += "; audio: " + p.Audio
+	}
+	return s
+}
+
 func fourcc(a, b, c, d byte) uint32 {
 	return uint32(a) | uint32(b)<<8 | uint32(c)<<16 | uint32(d)<<24
 }
@@ -104,13 +125,19 @@ func pixelOf(code uint32) (PixelFormat, bool) {
 }
 
 func fourccString(code uint32) string {
+	be := code&(1<<31) != 0 // V4L2_PIX_FMT_FLAG_BE_ORDER ('-BE' formats)
+	code &^= 1 << 31
 	b := []byte{byte(code), byte(code >> 8), byte(code >> 16), byte(code >> 24)}
 	for i, c := range b {
 		if c < 0x20 || c > 0x7e {
 			b[i] = '?'
 		}
 	}
-	return string(b)
+	s := strings.TrimRight(string(b), " ")
+	if be {
+		s += "-BE"
+	}
+	return s
 }
 
 // pickFormat returns the first format of prefs that the driver offers, and

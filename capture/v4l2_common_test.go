@@ -142,3 +142,18 @@ func TestSeqCounter(t *testing.T) {
 		})
 	}
 }
+
+func TestFourccString(t *testing.T) {
+	for code, want := range map[uint32]string{
+		fourcc('Y', 'U', 'Y', 'V'):         "YUYV",
+		fourcc('Y', '1', '0', ' '):         "Y10",
+		fourcc('Y', '1', '6', ' ') | 1<<31: "Y16-BE",
+		fourcc('X', 'R', '1', '5') | 1<<31: "XR15-BE",
+		fourcc('A', 0x01, 'B', 0x7f):       "A?B?",
+		0:                                  "????",
+	} {
+		if got := fourccString(code); got != want {
+			t.Errorf("fourccString(%#x) = %q, want %q", code, got, want)
+		}
+	}
+}

@@ -89,6 +89,32 @@ func (v *V4L2) Stream(ctx context.Context, sink Sink) (err error) {
 	return s.loop(sink)
 }
 
+// Probe opens the device, reads what it is and which formats it offers,
+// negotiates as Stream would (the driver's answer, read back), applies the
+// audio guard, and closes it again without streaming. It is what
+// `camnode check` shows an installer; the agent never calls it.
+func (v *V4L2) Probe() (info ProbeInfo, err error) {
+	s := &v4l2Stream{cfg: v.cfg, log: v.cfg.Logger, fd: -1, efd: -1}
+	defer func() {
+		if cerr := s.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if err := s.open(); err != nil {
+		return info, err
+	}
+	info = ProbeInfo{Driver: s.driver, Card: s.card, Bus: s.bus, Audio: s.audioGuard()}
+	err = s.negotiate()
+	for _, c := range s.offered {
+		info.Offered = append(info.Offered, fourccString(c))
+	}
+	if err != nil {
+		return info, err
+	}
+	info.Format = s.format
+	return info, nil
+}
+
 // v4l2Stream is one Stream call: everything it opened, for close.
 type v4l2Stream struct {
 	cfg V4L2Config
@@ -102,11 +128,14 @@ type v4l2Stream struct {
 	streaming bool
 	lost      bool // the device is gone: STREAMOFF errors are expected
 
-	format Format
-	code   uint32
-	caps   uint32 // device capabilities
-	stride int    // bytes per line of the first plane
-	packed []byte // repack buffer when the driver pads rows
+	format  Format
+	code    uint32
+	caps    uint32   // device capabilities
+	offered []uint32 // pixel formats the driver lists, in its order
+
+	driver, card, bus string // from VIDIOC_QUERYCAP
+	stride            int    // bytes per line of the first plane
+	packed            []byte // repack buffer when the driver pads rows
 
 	// Per-frame state, kept here so the loop allocates nothing.
 	buf   C.struct_v4l2_buffer
@@ -188,6 +217,7 @@ func (s *v4l2Stream) open() error {
 	s.caps = c
 	card := C.GoString((*C.char)(unsafe.Pointer(&caps.card[0])))
 	driver := C.GoString((*C.char)(unsafe.Pointer(&caps.driver[0])))
+	s.driver, s.card, s.bus = driver, card, C.GoString((*C.char)(unsafe.Pointer(&caps.bus_info[0])))
 	if c&C.V4L2_CAP_VIDEO_CAPTURE == 0 {
 		return s.errf("open", fmt.Errorf("%s (%s) is not a single-planar video capture device (caps %#x)", card, driver, c))
 	}
@@ -221,7 +251,7 @@ func (s *v4l2Stream) audioGuard() string {
 }
 
 func (s *v4l2Stream) negotiate() error {
-	var offered []uint32
+	s.offered = s.offered[:0]
 	for i := range 256 {
 		var d C.struct_v4l2_fmtdesc
 		d.index = C.__u32(i)
@@ -232,9 +262,9 @@ func (s *v4l2Stream) negotiate() error {
 			}
 			return s.errf("list formats", err)
 		}
-		offered = append(offered, uint32(d.pixelformat))
+		s.offered = append(s.offered, uint32(d.pixelformat))
 	}
-	pix, code, err := pickFormat(s.cfg.Formats, offered)
+	pix, code, err := pickFormat(s.cfg.Formats, s.offered)
 	if err != nil {
 		return err
 	}

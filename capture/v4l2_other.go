@@ -31,4 +31,9 @@ func (v *V4L2) Stream(ctx context.Context, sink Sink) error {
 	return fmt.Errorf("capture: V4L2 %s: V4L2 capture needs Linux with cgo: %w", v.cfg.Device, ErrUnsupported)
 }
 
+// Probe fails in this build, as Stream does.
+func (v *V4L2) Probe() (ProbeInfo, error) {
+	return ProbeInfo{}, fmt.Errorf("capture: V4L2 %s: V4L2 capture needs Linux with cgo: %w", v.cfg.Device, ErrUnsupported)
+}
+
 var _ Source = (*V4L2)(nil)

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -197,6 +198,50 @@ func TestNegotiateVivid(t *testing.T) {
 
 // vivid's "Disconnect" button simulates an unplug while streaming.
 const vividDisconnect = 0xf0f041
+
+// TestProbeVivid: what `camnode check` shows an installer, from the real
+// driver: identity, the format list, the negotiated format read back, the
+// audio mute; and the device closed again and free to stream at once.
+func TestProbeVivid(t *testing.T) {
+	guest(t)
+	v, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 30,
+		Formats: []capture.PixelFormat{capture.H264, capture.MJPEG, capture.YUYV}, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := v.Probe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := capture.Format{Width: 640, Height: 480, Pixel: capture.YUYV, FPSNum: 25, FPSDen: 1}
+	if info.Driver != "vivid" || !slices.Contains(info.Offered, "YUYV") || !slices.Contains(info.Offered, "NV12") ||
+		slices.Contains(info.Offered, "MJPG") || info.Format != want || info.Audio != "audio inputs, muted" {
+		t.Errorf("Probe = %+v; want driver vivid, YUYV and NV12 offered (no MJPG), %v, audio muted", info, want)
+	}
+	if fds := videoFDs(t); len(fds) != 0 {
+		t.Fatalf("video device still open after Probe: %v", fds)
+	}
+	t.Logf("probe: %s (%d formats)", info, len(info.Offered))
+
+	// Free at once: a stream right after the probe gets frames.
+	c := &collector{n: 3}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c.cancel = cancel
+	if err := v.Stream(ctx, c); err != nil {
+		t.Fatalf("stream right after Probe: %v", err)
+	}
+
+	// A device that offers none of the wanted formats: an error naming
+	// what it does offer.
+	v2, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Formats: []capture.PixelFormat{capture.H264}, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := v2.Probe(); err == nil || len(info.Offered) == 0 {
+		t.Errorf("Probe wanting only H264 from vivid: %+v, %v; want an error and the offered list", info, err)
+	}
+}
 
 func TestDisconnect(t *testing.T) {
 	guest(t)

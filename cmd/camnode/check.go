@@ -56,6 +56,9 @@ type checkDeps struct {
 	ntp func(ctx context.Context) (synced, present bool, err error)
 	// openGPIO opens the privacy hardware; halt drives it safe.
 	openGPIO func(gpio.Config, *slog.Logger) (led agent.LED, shutter agent.Shutter, halt func() error, err error)
+	// probe opens the camera, lists its formats and negotiates, without
+	// streaming. It is only called when the zone allows capture.
+	probe func(config.Camera, *slog.Logger) (capture.ProbeInfo, error)
 }
 
 // cmdCheck is the installer's self-test on a node:
@@ -84,6 +87,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		now:      time.Now,
 		ntp:      timedatectlNTP,
 		openGPIO: openCheckGPIO,
+		probe:    probeCamera,
 	}
 	var results []checkResult
 	cfg, err := config.Load(*path)
@@ -133,7 +137,8 @@ func reportChecks(results []checkResult, asJSON bool, w io.Writer) error {
 // runChecks runs every check in order.
 func runChecks(ctx context.Context, cfg config.Config, noGPIO bool, timeout time.Duration, d checkDeps, log *slog.Logger) []checkResult {
 	idRes, zoneRes, id := checkIdentity(cfg.Node, d.readFile)
-	out := []checkResult{idRes, zoneRes, checkAudio(d.root), checkCamera(cfg.Camera, d.stat)}
+	out := []checkResult{idRes, zoneRes, checkAudio(d.root),
+		checkCamera(cfg.Camera, zoneRes.Status == checkPass, d.stat, d.probe, log)}
 	if noGPIO {
 		out = append(out, checkResult{"gpio", checkWarn, "skipped (-no-gpio)"})
 	} else {
@@ -185,11 +190,17 @@ func checkAudio(root fs.FS) checkResult {
 	return checkResult{"audio", checkPass, "no sound card, no capture PCM"}
 }
 
-// checkCamera checks that the configured V4L2 device exists and is a
-// character device. Formats are listed by the V4L2 code, later.
-func checkCamera(c config.Camera, stat func(string) (fs.FileInfo, error)) checkResult {
+// checkCamera checks the configured V4L2 camera: a character device that
+// opens as a capture device, what it offers and what the agent would
+// stream. On a node whose zone does not allow capture it does not touch the
+// device at all (invariant 3 holds for the self-test too).
+func checkCamera(c config.Camera, zoneOK bool, stat func(string) (fs.FileInfo, error),
+	probe func(config.Camera, *slog.Logger) (capture.ProbeInfo, error), log *slog.Logger) checkResult {
 	if c.Source != "v4l2" {
 		return checkResult{"camera", checkWarn, fmt.Sprintf("camera.source is %q, not a real camera", c.Source)}
+	}
+	if !zoneOK {
+		return checkResult{"camera", checkWarn, "not opened: the zone does not allow capture on this node"}
 	}
 	st, err := stat(c.Device)
 	switch {
@@ -198,7 +209,28 @@ func checkCamera(c config.Camera, stat func(string) (fs.FileInfo, error)) checkR
 	case st.Mode()&fs.ModeCharDevice == 0:
 		return checkResult{"camera", checkFail, fmt.Sprintf("%s is not a character device (mode %v)", c.Device, st.Mode())}
 	}
-	return checkResult{"camera", checkPass, c.Device + " is a character device"}
+	info, err := probe(c, log)
+	if err != nil {
+		if len(info.Offered) > 0 {
+			return checkResult{"camera", checkFail, fmt.Sprintf("%s: %v (it offers %s)", c.Device, err, strings.Join(info.Offered, " "))}
+		}
+		return checkResult{"camera", checkFail, err.Error() + " (is camnode.service stopped?)"}
+	}
+	return checkResult{"camera", checkPass, c.Device + ": " + info.String()}
+}
+
+// probeCamera opens the configured V4L2 camera through the agent's own
+// capture code and closes it again.
+func probeCamera(c config.Camera, log *slog.Logger) (capture.ProbeInfo, error) {
+	src, err := newCamera(c, log)
+	if err != nil {
+		return capture.ProbeInfo{}, err
+	}
+	v, ok := src.(*capture.V4L2)
+	if !ok {
+		return capture.ProbeInfo{}, fmt.Errorf("camera.source %q cannot be probed", c.Source)
+	}
+	return v.Probe()
 }
 
 // checkGPIO blinks the LED and cycles the shutter, confirming each move on

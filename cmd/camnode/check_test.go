@@ -19,6 +19,7 @@ import (
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/config"
+	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/firmware"
 	"github.com/camnode/camnode/gpio"
 	"github.com/camnode/camnode/gpio/gpiotest"
@@ -114,23 +115,39 @@ func (f fakeInfo) Sys() any           { return nil }
 
 func TestCheckCamera(t *testing.T) {
 	cam := sampleConfig(t).Camera
+	vivid := capture.ProbeInfo{Driver: "vivid", Card: "vivid", Bus: "platform:vivid-000", Offered: []string{"YUYV", "NV12"},
+		Format: capture.Format{Width: 640, Height: 480, Pixel: capture.YUYV, FPSNum: 25, FPSDen: 1}, Audio: "audio inputs, muted"}
 	for _, tc := range []struct {
-		name string
-		info fs.FileInfo
-		err  error
-		src  string
-		want string
+		name     string
+		info     fs.FileInfo
+		err      error
+		src      string
+		zoneOK   bool
+		probe    capture.ProbeInfo
+		probeErr error
+		want     string
+		detail   string
+		probes   int
 	}{
-		{"char device", fakeInfo{fs.ModeDevice | fs.ModeCharDevice | 0o660}, nil, "v4l2", checkPass},
-		{"regular file", fakeInfo{0o644}, nil, "v4l2", checkFail},
-		{"missing", nil, fs.ErrNotExist, "v4l2", checkFail},
-		{"synthetic", nil, nil, "synthetic", checkWarn},
+		{"vivid", fakeInfo{fs.ModeDevice | fs.ModeCharDevice | 0o660}, nil, "v4l2", true, vivid, nil, checkPass,
+			"vivid (vivid, platform:vivid-000); offers YUYV NV12; would stream 640x480 YUYV 25/1 fps; audio: audio inputs, muted", 1},
+		{"no wanted format", fakeInfo{fs.ModeDevice | fs.ModeCharDevice}, nil, "v4l2", true,
+			capture.ProbeInfo{Offered: []string{"GREY"}}, errors.New("no wanted format"), checkFail, "(it offers GREY)", 1},
+		{"busy", fakeInfo{fs.ModeDevice | fs.ModeCharDevice}, nil, "v4l2", true,
+			capture.ProbeInfo{}, errors.New("device or resource busy"), checkFail, "is camnode.service stopped?", 1},
+		{"regular file", fakeInfo{0o644}, nil, "v4l2", true, vivid, nil, checkFail, "not a character device", 0},
+		{"missing", nil, fs.ErrNotExist, "v4l2", true, vivid, nil, checkFail, "not exist", 0},
+		{"synthetic", nil, nil, "synthetic", true, vivid, nil, checkWarn, "not a real camera", 0},
+		// A locked zone: the self-test never touches the device either.
+		{"locked zone", fakeInfo{fs.ModeDevice | fs.ModeCharDevice}, nil, "v4l2", false, vivid, nil, checkWarn, "not opened", 0},
 	} {
 		c := cam
 		c.Source = tc.src
-		r := checkCamera(c, func(string) (fs.FileInfo, error) { return tc.info, tc.err })
-		if r.Status != tc.want {
-			t.Errorf("%s: %+v, want %s", tc.name, r, tc.want)
+		probes := 0
+		probe := func(config.Camera, *slog.Logger) (capture.ProbeInfo, error) { probes++; return tc.probe, tc.probeErr }
+		r := checkCamera(c, tc.zoneOK, func(string) (fs.FileInfo, error) { return tc.info, tc.err }, probe, slog.New(slog.DiscardHandler))
+		if r.Status != tc.want || !strings.Contains(r.Detail, tc.detail) || probes != tc.probes {
+			t.Errorf("%s: %+v (probed %d times), want %s with %q, probed %d times", tc.name, r, probes, tc.want, tc.detail, tc.probes)
 		}
 	}
 }
@@ -253,6 +270,10 @@ func TestRunChecksClinicalNode(t *testing.T) {
 		dial:     (&net.Dialer{}).DialContext,
 		now:      func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) },
 		ntp:      func(context.Context) (bool, bool, error) { return true, true, nil },
+		probe: func(config.Camera, *slog.Logger) (capture.ProbeInfo, error) {
+			t.Error("the camera was probed on a consulting-room node")
+			return capture.ProbeInfo{}, nil
+		},
 	}
 	results := runChecks(t.Context(), cfg, true, time.Second, d, slog.New(slog.DiscardHandler))
 	var out bytes.Buffer
