@@ -206,8 +206,13 @@ func (a *Agent) call(ctx context.Context, ev Event) error {
 	}
 }
 
-// Status returns the latest status snapshot. Safe from any goroutine.
-func (a *Agent) Status() Status { return *a.status.Load() }
+// Status returns the latest status snapshot, with the frame counter (which
+// grows without any transition) read now. Safe from any goroutine.
+func (a *Agent) Status() Status {
+	st := *a.status.Load()
+	st.Frames = a.frames.Load()
+	return st
+}
 
 // Subscribe returns a channel that receives each new status (the current one
 // first). A slow reader misses intermediate values, never the latest one.

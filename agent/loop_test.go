@@ -645,6 +645,22 @@ func TestSensorReadingIsPublished(t *testing.T) {
 	})
 }
 
+// TestStatusFramesLive: Status counts the frames that left the node as
+// they go, not as of the last transition (`camnode privacy status` showed
+// "frames out: 0" on a streaming node; found by the VM test of the binary).
+func TestStatusFramesLive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		time.Sleep(time.Second)
+		a := r.a.Status().Frames
+		time.Sleep(time.Second)
+		b := r.a.Status().Frames
+		if a == 0 || b < a+25 { // 30 fps synthetic camera
+			t.Fatalf("frames after 1 s: %d, after 2 s: %d", a, b)
+		}
+	})
+}
+
 // TestShutterStuckOpenIsReported: the shutter is commanded closed but its
 // sensor keeps reading open: privacy still holds (gate, capture, LED) and a
 // fault says the shutter may be open.

@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build vm && linux
+
+package vmtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/firmware"
+)
+
+// This file runs the shipped camnode binary (built static for the guest's
+// architecture by scripts/vm-test, at $CAMNODE_BIN) as an installer would
+// run it: a signed identity, a TOML config naming the vivid camera and the
+// emulated MCP2221's lines, `camnode run`, then `camnode privacy` over the
+// control socket. The levels are read on the emulator's side of the wire.
+// It sorts before gpio_vm_test.go so it runs first: those tests keep their
+// lines requested until the process ends. It waits for the capture tests
+// (another process) to be done with /dev/video0.
+
+// binNode is one `camnode run` process.
+type binNode struct {
+	bin, dir, config, socket string
+	cmd                      *exec.Cmd
+	stderr                   *lockedBuffer
+	exited                   chan error
+}
+
+// startBinary provisions a node in zone and starts `camnode run`.
+func startBinary(t *testing.T, m *mcp, zone string) *binNode {
+	t.Helper()
+	bin := os.Getenv("CAMNODE_BIN")
+	if bin == "" {
+		t.Fatal("CAMNODE_BIN not set: scripts/vm-test ships the camnode binary into the guest")
+	}
+	dir := t.TempDir()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := firmware.SignIdentity(firmware.Identity{NodeID: "vm-node", Site: "VM Practice", Room: "Room " + zone,
+		ZoneClass: zone, Installer: "vm-test", IssuedAt: time.Now().UTC(), InitialPrivacy: "on"}, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &binNode{bin: bin, dir: dir, config: filepath.Join(dir, "camnode.toml"), socket: filepath.Join(dir, "control.sock"),
+		stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	files := map[string]string{
+		"identity.json":      string(signed),
+		"installer-keys.pub": firmware.FormatKey(pub, "vm installer"),
+		"camnode.toml": fmt.Sprintf(`[node]
+identity_file = %q
+installer_keys_file = %q
+state_dir = %q
+control_socket = %q
+[camera]
+source = "v4l2"
+device = "/dev/video0"
+width = 640
+height = 480
+fps = 25
+formats = ["H264", "MJPEG", "YUYV"]
+[gpio]
+led = %q
+led_active_low = true
+shutter = %q
+shutter_feedback = %q
+shutter_confirm_timeout = "5s"
+[audio]
+poll_interval = "1s"
+[log]
+level = "info"
+format = "text"
+`, filepath.Join(dir, "identity.json"), filepath.Join(dir, "installer-keys.pub"), filepath.Join(dir, "state"), n.socket,
+			m.ref(0), m.ref(1), m.ref(2)),
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.cmd = exec.Command(bin, "run", "-config", n.config)
+	n.cmd.Stderr = n.stderr
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { n.exited <- n.cmd.Wait() }()
+	t.Cleanup(func() {
+		if n.cmd.ProcessState == nil {
+			_ = n.cmd.Process.Kill()
+			<-n.exited
+			// What systemd's ExecStopPost does after a crash: a kill
+			// leaves the MCP2221's outputs where they were.
+			if out, err := exec.Command(bin, "halt-outputs", "-config", n.config).CombinedOutput(); err != nil {
+				t.Errorf("camnode halt-outputs: %v\n%s", err, out)
+			}
+		}
+		if t.Failed() {
+			t.Logf("camnode stderr:\n%s", n.stderr.String())
+		}
+	})
+	n.waitStatus(t, "control socket answering", 20*time.Second, func(agent.Status) bool { return true })
+	return n
+}
+
+// privacy runs `camnode privacy -socket S arg` and returns its exit code
+// and output.
+func (n *binNode) privacy(t *testing.T, arg string) (int, string) {
+	t.Helper()
+	out, err := exec.Command(n.bin, "privacy", "-socket", n.socket, arg).CombinedOutput()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0, string(out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), string(out)
+	}
+	t.Fatalf("camnode privacy %s: %v", arg, err)
+	return 0, ""
+}
+
+// waitStatus asks the running node for its status over the control
+// socket until ok holds.
+func (n *binNode) waitStatus(t *testing.T, what string, d time.Duration, ok func(agent.Status) bool) agent.Status {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var last agent.Status
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		resp, err := agent.Control(ctx, n.socket, agent.ControlRequest{Op: "status"})
+		cancel()
+		if lastErr = err; err == nil && resp.Status != nil {
+			if last = *resp.Status; ok(last) {
+				return last
+			}
+		}
+		select {
+		case err := <-n.exited:
+			t.Fatalf("camnode exited (%v) while waiting for %s", err, what)
+		case <-tick.C:
+		}
+	}
+	t.Fatalf("timed out waiting for %s; last status %+v, err %v", what, last, lastErr)
+	return last
+}
+
+// stop sends SIGTERM (what systemd sends) and waits for a clean exit.
+func (n *binNode) stop(t *testing.T) {
+	t.Helper()
+	if err := n.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-n.exited:
+		if err != nil {
+			t.Errorf("camnode run after SIGTERM: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("camnode did not exit within 20 s of SIGTERM")
+	}
+}
+
+// videoFDsOf lists pid's open /dev/video* descriptors.
+func videoFDsOf(t *testing.T, pid int) []string {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if l, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasPrefix(l, "/dev/video") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// waitCaptureTests waits until the capture tests (the other test binary in
+// the guest) are done with /dev/video0; /init touches the marker.
+func waitCaptureTests(t *testing.T) {
+	t.Helper()
+	const marker = "/tmp/capture-tests-done"
+	deadline := time.Now().Add(150 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := os.Stat(marker); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s: the capture tests did not finish", marker)
+		}
+		<-tick.C
+	}
+}
+
+// TestCamnodeBinary: the real binary on a real kernel: identity verified,
+// camera and GPIO opened from the config, privacy off through the CLI ->
+// shutter open (confirmed by the feedback line), LED lit, vivid streaming;
+// privacy on -> camera closed, shutter closed, LED dark; SIGTERM -> exit 0
+// with the outputs safe.
+func TestCamnodeBinary(t *testing.T) {
+	guest(t)
+	m := chip(t)
+	waitCaptureTests(t)
+	m.sim.Link(1, 2) // the shutter's feedback switch follows its drive
+	defer func() { m.sim.Link(1, -1); m.sim.SetInput(2, false) }()
+
+	n := startBinary(t, m, "reception")
+	pid := n.cmd.Process.Pid
+	st := n.waitStatus(t, "private at start", 10*time.Second, func(s agent.Status) bool { return s.Privacy && s.Capture == "off" })
+	if !st.CaptureAllowed || st.Audio != "absent" {
+		t.Fatalf("start: %+v", st)
+	}
+	if s := m.sim.State(); !s.Out[0] || s.Out[1] {
+		t.Errorf("private at start: GP0=%d (want 1: LED dark) GP1=%d (want 0: closed)", b2i(s.Out[0]), b2i(s.Out[1]))
+	}
+	if v := videoFDsOf(t, pid); len(v) != 0 {
+		t.Errorf("camera open while private: %v", v)
+	}
+
+	if code, out := n.privacy(t, "off"); code != 0 {
+		t.Fatalf("camnode privacy off: exit %d\n%s", code, out)
+	}
+	st = n.waitStatus(t, "streaming", 20*time.Second, func(s agent.Status) bool {
+		return s.Recording && s.Capture == "streaming" && s.LED && s.Shutter == "open" && s.Frames > 10
+	})
+	if s := m.sim.State(); s.Out[0] || !s.Out[1] || !s.In[2] {
+		t.Errorf("streaming: GP0=%d (want 0: LED lit) GP1=%d (want 1: open) GP2=%d (want 1: feedback open)", b2i(s.Out[0]), b2i(s.Out[1]), b2i(s.In[2]))
+	}
+	if v := videoFDsOf(t, pid); len(v) != 1 {
+		t.Errorf("streaming with video fds %v", v)
+	}
+	t.Logf("camnode streaming %s, %d frames, sensor open %v", st.Format, st.Frames, st.Sensor != nil && *st.Sensor)
+	fmt.Printf("CAMNODE-BINARY streaming format=%q frames=%d\n", st.Format, st.Frames)
+
+	if code, out := n.privacy(t, "on"); code != 0 || !strings.Contains(out, "privacy   on") {
+		t.Fatalf("camnode privacy on: exit %d\n%s", code, out)
+	}
+	// Acknowledged means done: no waiting here.
+	if s := m.sim.State(); !s.Out[0] || s.Out[1] {
+		t.Errorf("after privacy on was acknowledged: GP0=%d (want 1: LED dark) GP1=%d (want 0: closed)", b2i(s.Out[0]), b2i(s.Out[1]))
+	}
+	if v := videoFDsOf(t, pid); len(v) != 0 {
+		t.Errorf("camera still open after privacy on was acknowledged: %v", v)
+	}
+
+	if code, out := n.privacy(t, "off"); code != 0 {
+		t.Fatalf("camnode privacy off (again): exit %d\n%s", code, out)
+	}
+	n.waitStatus(t, "streaming again", 20*time.Second, func(s agent.Status) bool { return s.Recording && s.LED })
+	n.stop(t) // SIGTERM while streaming
+	if s := m.sim.State(); !s.Out[0] || s.Out[1] {
+		t.Errorf("after SIGTERM: GP0=%d (want 1: LED dark) GP1=%d (want 0: closed)", b2i(s.Out[0]), b2i(s.Out[1]))
+	}
+	if !strings.Contains(n.stderr.String(), "streaming") {
+		t.Errorf("camnode's log never says streaming:\n%s", n.stderr.String())
+	}
+}
+
+// TestCamnodeBinaryClinical: the same binary provisioned into a consulting
+// room refuses `camnode privacy off` (exit 3, the reason printed) and never
+// opens /dev/video0, while its GPIO stays private.
+func TestCamnodeBinaryClinical(t *testing.T) {
+	guest(t)
+	m := chip(t)
+	waitCaptureTests(t)
+	n := startBinary(t, m, "consulting")
+	pid := n.cmd.Process.Pid
+	code, out := n.privacy(t, "off")
+	if code != 3 || !strings.Contains(out, "clinical zone (consulting)") {
+		t.Fatalf("camnode privacy off in a consulting room: exit %d\n%s", code, out)
+	}
+	tick := time.NewTicker(50 * time.Millisecond) // sampling /proc for a second: nothing to wait on
+	defer tick.Stop()
+	for range 20 {
+		if v := videoFDsOf(t, pid); len(v) != 0 {
+			t.Fatalf("a consulting-room node opened the camera: %v", v)
+		}
+		<-tick.C
+	}
+	st := n.waitStatus(t, "locked", 5*time.Second, func(s agent.Status) bool { return !s.CaptureAllowed && s.Privacy })
+	if s := m.sim.State(); !s.Out[0] || s.Out[1] {
+		t.Errorf("consulting room: GP0=%d (want 1: LED dark) GP1=%d (want 0: closed)", b2i(s.Out[0]), b2i(s.Out[1]))
+	}
+	n.stop(t)
+	t.Logf("refused: %s; zone reason %q", strings.TrimSpace(out), st.ZoneReason)
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer process and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
