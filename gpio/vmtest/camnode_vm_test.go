@@ -80,6 +80,7 @@ led = %q
 led_active_low = true
 shutter = %q
 shutter_feedback = %q
+button = %q
 shutter_confirm_timeout = "5s"
 [audio]
 poll_interval = "1s"
@@ -87,7 +88,7 @@ poll_interval = "1s"
 level = "info"
 format = "text"
 `, filepath.Join(dir, "identity.json"), filepath.Join(dir, "installer-keys.pub"), filepath.Join(dir, "state"), n.socket,
-			m.ref(0), m.ref(1), m.ref(2)),
+			m.ref(0), m.ref(1), m.ref(2), m.ref(3)),
 	}
 	for name, text := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
@@ -217,7 +218,8 @@ func waitCaptureTests(t *testing.T) {
 // TestCamnodeBinary: the real binary on a real kernel: identity verified,
 // camera and GPIO opened from the config, privacy off through the CLI ->
 // shutter open (confirmed by the feedback line), LED lit, vivid streaming;
-// privacy on -> camera closed, shutter closed, LED dark; SIGTERM -> exit 0
+// privacy on -> camera closed, shutter closed, LED dark; the privacy button
+// -> private again; every change audited with its source; SIGTERM -> exit 0
 // with the outputs safe.
 func TestCamnodeBinary(t *testing.T) {
 	guest(t)
@@ -269,7 +271,31 @@ func TestCamnodeBinary(t *testing.T) {
 		t.Fatalf("camnode privacy off (again): exit %d\n%s", code, out)
 	}
 	n.waitStatus(t, "streaming again", 20*time.Second, func(s agent.Status) bool { return s.Recording && s.LED })
+
+	// The technician's privacy button on GP3 (active high, polled).
+	m.sim.SetInput(3, true)
+	n.waitStatus(t, "private after a button press", 10*time.Second, func(s agent.Status) bool {
+		return s.Privacy && !s.LED && s.Capture == "off" && s.Shutter == "closed"
+	})
+	m.sim.SetInput(3, false)
+	if s := m.sim.State(); !s.Out[0] || s.Out[1] {
+		t.Errorf("after the button: GP0=%d (want 1: LED dark) GP1=%d (want 0: closed)", b2i(s.Out[0]), b2i(s.Out[1]))
+	}
+	if code, out := n.privacy(t, "off"); code != 0 {
+		t.Fatalf("camnode privacy off (after the button): exit %d\n%s", code, out)
+	}
+	n.waitStatus(t, "streaming after the button", 20*time.Second, func(s agent.Status) bool { return s.Recording && s.LED })
 	n.stop(t) // SIGTERM while streaming
+	audit, err := os.ReadFile(filepath.Join(n.dir, "state", "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := strings.Count(string(audit), `"source":"button"`); c != 1 {
+		t.Errorf("%d audit records from the button, want 1:\n%s", c, audit)
+	}
+	if c := strings.Count(string(audit), `"source":"local"`); c != 4 {
+		t.Errorf("%d audit records from the local socket, want 4 (off, on, off, off):\n%s", c, audit)
+	}
 	if s := m.sim.State(); !s.Out[0] || s.Out[1] {
 		t.Errorf("after SIGTERM: GP0=%d (want 1: LED dark) GP1=%d (want 0: closed)", b2i(s.Out[0]), b2i(s.Out[1]))
 	}
