@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	pgpio "periph.io/x/conn/v3/gpio"
 )
@@ -36,6 +37,7 @@ func open(cfg Config, log *slog.Logger, lookup func(PinRef) (pgpio.PinIO, error)
 		return nil, err
 	}
 	var errs []error
+	var mu sync.Mutex // one driver operation at a time: see serialPin
 	pin := func(key string, ref PinRef) pgpio.PinIO {
 		if ref == "" {
 			return nil
@@ -45,7 +47,7 @@ func open(cfg Config, log *slog.Logger, lookup func(PinRef) (pgpio.PinIO, error)
 			errs = append(errs, fmt.Errorf("gpio: %s: %w", key, err))
 			return nil
 		}
-		return p
+		return serialPin{PinIO: p, mu: &mu}
 	}
 	ledPin := pin("led", cfg.LED)
 	shutterPin := pin("shutter", cfg.Shutter)

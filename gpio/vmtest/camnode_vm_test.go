@@ -219,8 +219,9 @@ func waitCaptureTests(t *testing.T) {
 // camera and GPIO opened from the config, privacy off through the CLI ->
 // shutter open (confirmed by the feedback line), LED lit, vivid streaming;
 // privacy on -> camera closed, shutter closed, LED dark; the privacy button
-// -> private again; every change audited with its source; SIGTERM -> exit 0
-// with the outputs safe.
+// -> private again; every change audited with its source; a sound card
+// loaded -> capture stopped, LED dark, audio fault; unloaded -> streaming;
+// SIGTERM -> exit 0 with the outputs safe.
 func TestCamnodeBinary(t *testing.T) {
 	guest(t)
 	m := chip(t)
@@ -228,6 +229,16 @@ func TestCamnodeBinary(t *testing.T) {
 	m.sim.Link(1, 2) // the shutter's feedback switch follows its drive
 	defer func() { m.sim.Link(1, -1); m.sim.SetInput(2, false) }()
 
+	begin := m.sim.Mark("TestCamnodeBinary")
+	t.Cleanup(func() {
+		if t.Failed() { // the wire, as the emulator saw it
+			for _, e := range m.sim.Events() {
+				if e.Seq >= begin {
+					t.Logf("  %v", e)
+				}
+			}
+		}
+	})
 	n := startBinary(t, m, "reception")
 	pid := n.cmd.Process.Pid
 	st := n.waitStatus(t, "private at start", 10*time.Second, func(s agent.Status) bool { return s.Privacy && s.Capture == "off" })
@@ -256,10 +267,12 @@ func TestCamnodeBinary(t *testing.T) {
 	t.Logf("camnode streaming %s, %d frames, sensor open %v", st.Format, st.Frames, st.Sensor != nil && *st.Sensor)
 	fmt.Printf("CAMNODE-BINARY streaming format=%q frames=%d\n", st.Format, st.Frames)
 
+	m.sim.Mark("camnode privacy on")
 	if code, out := n.privacy(t, "on"); code != 0 || !strings.Contains(out, "privacy   on") {
 		t.Fatalf("camnode privacy on: exit %d\n%s", code, out)
 	}
 	// Acknowledged means done: no waiting here.
+	m.sim.Mark("acknowledged")
 	if s := m.sim.State(); !s.Out[0] || s.Out[1] {
 		t.Errorf("after privacy on was acknowledged: GP0=%d (want 1: LED dark) GP1=%d (want 0: closed)", b2i(s.Out[0]), b2i(s.Out[1]))
 	}
@@ -267,6 +280,7 @@ func TestCamnodeBinary(t *testing.T) {
 		t.Errorf("camera still open after privacy on was acknowledged: %v", v)
 	}
 
+	m.sim.Mark("camnode privacy off (again)")
 	if code, out := n.privacy(t, "off"); code != 0 {
 		t.Fatalf("camnode privacy off (again): exit %d\n%s", code, out)
 	}
@@ -285,6 +299,37 @@ func TestCamnodeBinary(t *testing.T) {
 		t.Fatalf("camnode privacy off (after the button): exit %d\n%s", code, out)
 	}
 	n.waitStatus(t, "streaming after the button", 20*time.Second, func(s agent.Status) bool { return s.Recording && s.LED })
+
+	// A sound card appears (the ALSA test card the capture tests use):
+	// capture stops, the LED goes dark on the wire, the fault is reported;
+	// when it goes, streaming resumes.
+	snd := strings.Fields(os.Getenv("CAMNODE_SND_MODULES")) // dependency order, the card last
+	if len(snd) == 0 {
+		t.Fatal("CAMNODE_SND_MODULES not set")
+	}
+	for _, mod := range snd {
+		// The capture tests leave the ALSA core loaded; only the card is new.
+		if out, err := exec.Command("insmod", mod).CombinedOutput(); err != nil && !strings.Contains(string(out), "File exists") {
+			t.Fatalf("insmod %s: %v: %s", mod, err, out)
+		}
+	}
+	st = n.waitStatus(t, "audio fault", 10*time.Second, func(s agent.Status) bool {
+		return s.Faults["audio"] != "" && s.Capture == "off" && !s.LED && !s.Recording
+	})
+	if s := m.sim.State(); !s.Out[0] || s.Out[1] {
+		t.Errorf("with a sound card: GP0=%d (want 1: LED dark) GP1=%d (want 0: closed)", b2i(s.Out[0]), b2i(s.Out[1]))
+	}
+	if v := videoFDsOf(t, pid); len(v) != 0 {
+		t.Errorf("camera open with a sound card present: %v", v)
+	}
+	t.Logf("audio fault: %s", st.Faults["audio"])
+	card := strings.TrimSuffix(filepath.Base(snd[len(snd)-1]), ".ko")
+	if out, err := exec.Command("rmmod", card).CombinedOutput(); err != nil {
+		t.Fatalf("rmmod %s: %v: %s", card, err, out)
+	}
+	n.waitStatus(t, "streaming once the card is gone", 20*time.Second, func(s agent.Status) bool {
+		return s.Recording && s.LED && s.Faults["audio"] == ""
+	})
 	n.stop(t) // SIGTERM while streaming
 	audit, err := os.ReadFile(filepath.Join(n.dir, "state", "audit.jsonl"))
 	if err != nil {
