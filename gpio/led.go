@@ -22,6 +22,9 @@ func NewLED(pin pgpio.PinOut, activeLow bool) *LED {
 
 // Set lights the LED (on) or turns it off by driving the pin level. It
 // returns periph's error, wrapped with the pin name, if the write fails.
+// It does not read the level back: periph's gpioioctl GPIOLine.Read turns
+// an output line into an input with a pull-up (periph host v3.8), which
+// would switch the LED off (checked in the VM tests).
 func (l *LED) Set(on bool) error {
 	if err := l.pin.Out(pgpio.Level(on != l.activeLow)); err != nil {
 		return fmt.Errorf("gpio: led %s: set %s: %w", l.pin.Name(), onOff(on), err)
