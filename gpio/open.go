@@ -47,7 +47,7 @@ func open(cfg Config, log *slog.Logger, lookup func(PinRef) (pgpio.PinIO, error)
 			errs = append(errs, fmt.Errorf("gpio: %s: %w", key, err))
 			return nil
 		}
-		return serialPin{PinIO: p, mu: &mu}
+		return serialPin{PinIO: p, mu: &mu, ref: ref}
 	}
 	ledPin := pin("led", cfg.LED)
 	shutterPin := pin("shutter", cfg.Shutter)

@@ -29,8 +29,21 @@ import (
 // blocks for up to its timeout.
 type serialPin struct {
 	pgpio.PinIO
-	mu *sync.Mutex
+	mu  *sync.Mutex
+	ref PinRef // as configured, for messages
 }
+
+// Name is the line's name, or the configured reference when the line has
+// none (gpioioctl lines of chips that name no lines, like the MCP2221).
+func (p serialPin) Name() string {
+	if n := p.PinIO.Name(); n != "" {
+		return n
+	}
+	return string(p.ref)
+}
+
+// String is Name: periph pins print themselves with String.
+func (p serialPin) String() string { return p.Name() }
 
 func (p serialPin) Out(l pgpio.Level) error {
 	p.mu.Lock()

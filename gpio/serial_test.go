@@ -80,3 +80,16 @@ func TestDevicesSerialiseDriverCalls(t *testing.T) {
 		t.Fatalf("up to %d GPIO driver calls ran at once; want 1", w)
 	}
 }
+
+// TestSerialPinName: a line without a name (gpioioctl lines of the
+// MCP2221) is named by its configured reference in messages.
+func TestSerialPinName(t *testing.T) {
+	unnamed, named := newPin(""), newPin("GPIO17")
+	var mu sync.Mutex
+	if n := (serialPin{PinIO: unnamed, mu: &mu, ref: "gpiochip1:0"}).Name(); n != "gpiochip1:0" {
+		t.Errorf("unnamed line: %q", n)
+	}
+	if n := (serialPin{PinIO: named, mu: &mu, ref: "GPIO17"}).String(); n != "GPIO17" {
+		t.Errorf("named line: %q", n)
+	}
+}
