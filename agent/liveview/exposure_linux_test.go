@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build linux
+
+package liveview
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+)
+
+// inetSocket is one of this process's TCP or UDP sockets, from /proc/net.
+type inetSocket struct {
+	proto        string // tcp, tcp6, udp, udp6
+	local, peer  int    // ports
+	state        string // hex TCP state; 0A = LISTEN
+	inode        string
+	localAddrHex string
+}
+
+func (s inetSocket) String() string {
+	return fmt.Sprintf("%s local :%d (%s) peer :%d state %s", s.proto, s.local, s.localAddrHex, s.peer, s.state)
+}
+
+// processSockets returns the TCP/UDP sockets this process holds open.
+func processSockets(t *testing.T) []inetSocket {
+	t.Helper()
+	mine := map[string]bool{}
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if l, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.HasPrefix(l, "socket:[") {
+			mine[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	var out []inetSocket
+	for _, proto := range []string{"tcp", "tcp6", "udp", "udp6"} {
+		f, err := os.Open("/proc/self/net/" + proto)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Scan() // header
+		for sc.Scan() {
+			fl := strings.Fields(sc.Text())
+			if len(fl) < 10 || !mine[fl[9]] {
+				continue
+			}
+			s := inetSocket{proto: proto, state: fl[3], inode: fl[9]}
+			s.localAddrHex, s.local = hexPort(fl[1])
+			_, s.peer = hexPort(fl[2])
+			out = append(out, s)
+		}
+		f.Close()
+	}
+	return out
+}
+
+func hexPort(addr string) (string, int) {
+	a, p, _ := strings.Cut(addr, ":")
+	n, _ := strconv.ParseUint(p, 16, 16)
+	return a, int(n)
+}
+
+// TestExposure: while two viewers watch, the node's live view holds the
+// HTTPS listener and its connections, and UDP sockets on its one media
+// port (one per local address of the configured interfaces), nothing
+// else: no mDNS listener (5353), no per-session or per-candidate sockets,
+// no STUN gatherer. The viewers in this process use their own single port,
+// so every new socket is accounted for by port.
+func TestExposure(t *testing.T) {
+	before := map[string]bool{}
+	for _, s := range processSockets(t) {
+		before[s.inode] = true
+	}
+
+	k := newKeys(t)
+	s, _ := newServer(t, k, nil)
+	ts := httptest.NewUnstartedServer(s.Handler())
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	_, hp, _ := net.SplitHostPort(ts.Listener.Addr().String())
+	httpsPort, _ := strconv.Atoi(hp)
+	var mediaPorts []int
+	for _, a := range s.UDPAddrs() {
+		_, p, _ := net.SplitHostPort(a)
+		n, _ := strconv.Atoi(p)
+		mediaPorts = append(mediaPorts, n)
+	}
+	slices.Sort(mediaPorts)
+	if mediaPorts = slices.Compact(mediaPorts); len(mediaPorts) != 1 {
+		t.Fatalf("media on ports %v, want one", mediaPorts)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var gate sync.RWMutex
+	feedFrames(ctx, t, s, 320, 240, 30, &gate)
+	waitCond(t, 5*time.Second, "frames", func() bool { return s.live.Load() })
+
+	// The viewers' side: one loopback mux for both, so their sockets share
+	// one port too.
+	viewerMux, err := ice.NewMultiUDPMuxFromPort(0, ice.UDPMuxFromPortWithLoopback(),
+		ice.UDPMuxFromPortWithInterfaceFilter(func(n string) bool { return n == "lo" }),
+		ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = viewerMux.Close() })
+	_, vp, _ := net.SplitHostPort(viewerMux.GetListenAddresses()[0].String())
+	viewerPort, _ := strconv.Atoi(vp)
+
+	client := ts.Client()
+	for i := range 2 {
+		r := buildReceiver(t, true, viewerMux)
+		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/whep", strings.NewReader(r.offer(t)))
+		req.Header.Set("Content-Type", "application/sdp")
+		req.Header.Set("Authorization", "Bearer "+k.mint(t, time.Now(), time.Minute))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("viewer %d: %d %s", i, resp.StatusCode, body)
+		}
+		r.answer(t, string(body))
+		waitFor(t, r.connect, 10*time.Second, "connection")
+		waitFor(t, r.ssrc, 10*time.Second, "media")
+	}
+
+	var node, viewers, unexplained []string
+	for _, sk := range processSockets(t) {
+		if before[sk.inode] {
+			continue
+		}
+		tcp := strings.HasPrefix(sk.proto, "tcp")
+		switch {
+		case tcp && sk.local == httpsPort: // the listener and its accepted connections
+			node = append(node, sk.String())
+		case tcp && sk.peer == httpsPort: // the viewers' HTTPS client
+			viewers = append(viewers, sk.String())
+		case !tcp && sk.local == mediaPorts[0]:
+			node = append(node, sk.String())
+		case !tcp && sk.local == viewerPort:
+			viewers = append(viewers, sk.String())
+		default:
+			unexplained = append(unexplained, sk.String())
+		}
+	}
+	t.Logf("node (HTTPS :%d, media :%d):\n  %s", httpsPort, mediaPorts[0], strings.Join(node, "\n  "))
+	if len(unexplained) > 0 {
+		t.Errorf("sockets that are neither the HTTPS port, the media port nor the test's viewers:\n  %s\nviewers:\n  %s",
+			strings.Join(unexplained, "\n  "), strings.Join(viewers, "\n  "))
+	}
+	listeners := 0
+	for _, n := range node {
+		if strings.Contains(n, "state 0A") {
+			listeners++
+		}
+	}
+	if listeners != 1 {
+		t.Errorf("%d TCP listeners, want 1 (HTTPS)", listeners)
+	}
+}
