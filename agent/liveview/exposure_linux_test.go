@@ -83,8 +83,8 @@ func hexPort(addr string) (string, int) {
 // HTTPS listener and its connections, and UDP sockets on its one media
 // port (one per local address of the configured interfaces), nothing
 // else: no mDNS listener (5353), no per-session or per-candidate sockets,
-// no STUN gatherer. The viewers in this process use their own single port,
-// so every new socket is accounted for by port.
+// no STUN gatherer. The viewers in this process each use one known port of
+// their own, so every new socket is accounted for by port.
 func TestExposure(t *testing.T) {
 	before := map[string]bool{}
 	for _, s := range processSockets(t) {
@@ -115,21 +115,24 @@ func TestExposure(t *testing.T) {
 	feedFrames(ctx, t, s, 320, 240, 30, &gate)
 	waitCond(t, 5*time.Second, "frames", func() bool { return s.live.Load() })
 
-	// The viewers' side: one loopback mux for both, so their sockets share
-	// one port too.
-	viewerMux, err := ice.NewMultiUDPMuxFromPort(0, ice.UDPMuxFromPortWithLoopback(),
-		ice.UDPMuxFromPortWithInterfaceFilter(func(n string) bool { return n == "lo" }),
-		ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = viewerMux.Close() })
-	_, vp, _ := net.SplitHostPort(viewerMux.GetListenAddresses()[0].String())
-	viewerPort, _ := strconv.Atoi(vp)
-
+	// The viewers' side: each on its own loopback port (two viewers behind
+	// one ip:port would be one peer to the node's mux, too), known here.
+	viewerPorts := map[int]bool{}
 	client := ts.Client()
 	for i := range 2 {
-		r := buildReceiver(t, true, viewerMux)
+		mux, err := ice.NewMultiUDPMuxFromPort(0, ice.UDPMuxFromPortWithLoopback(),
+			ice.UDPMuxFromPortWithInterfaceFilter(func(n string) bool { return n == "lo" }),
+			ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = mux.Close() })
+		for _, a := range mux.GetListenAddresses() {
+			_, vp, _ := net.SplitHostPort(a.String())
+			n, _ := strconv.Atoi(vp)
+			viewerPorts[n] = true
+		}
+		r := buildReceiver(t, true, mux)
 		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/whep", strings.NewReader(r.offer(t)))
 		req.Header.Set("Content-Type", "application/sdp")
 		req.Header.Set("Authorization", "Bearer "+k.mint(t, time.Now(), time.Minute))
@@ -160,7 +163,7 @@ func TestExposure(t *testing.T) {
 			viewers = append(viewers, sk.String())
 		case !tcp && sk.local == mediaPorts[0]:
 			node = append(node, sk.String())
-		case !tcp && sk.local == viewerPort:
+		case !tcp && viewerPorts[sk.local]:
 			viewers = append(viewers, sk.String())
 		default:
 			unexplained = append(unexplained, sk.String())
