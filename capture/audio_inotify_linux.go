@@ -55,11 +55,15 @@ func devWake(ctx context.Context, dir string) (<-chan struct{}, error) {
 			}
 			for off := 0; off+unix.SizeofInotifyEvent <= n; {
 				ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
-				name := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
+				end := off + unix.SizeofInotifyEvent + int(ev.Len)
+				if end > n {
+					break // the kernel reads whole events; never index past one
+				}
+				name := buf[off+unix.SizeofInotifyEvent : end]
 				if ev.Wd == int32(top) && ev.Mask&unix.IN_CREATE != 0 && cstring(name) == "snd" {
 					watchSnd()
 				}
-				off += unix.SizeofInotifyEvent + int(ev.Len)
+				off = end
 			}
 			select {
 			case wake <- struct{}{}:
