@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -474,14 +475,23 @@ func TestNACKConcurrent(t *testing.T) {
 	var resent atomic.Int64
 	for range 2 {
 		wg.Go(func() {
-			for range 2000 {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
 				s := uint16(seq.Load())
 				b, _ := rtcp.Marshal([]rtcp.Packet{tln(testSSRC, rtcp.NackPair{PacketID: s - 20, LostPackets: 0xffff})})
 				resent.Add(int64(r.handleRTCP(b)))
 			}
 		})
 	}
-	time.Sleep(50 * time.Millisecond)
+	// Unbind while the NACK handlers are mid-flight: once some NACK has
+	// been answered, the writer and both handlers are running.
+	for resent.Load() == 0 {
+		runtime.Gosched()
+	}
 	r.UnbindLocalStream(info)
 	close(stop)
 	wg.Wait()
