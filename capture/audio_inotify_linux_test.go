@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/camnode/camnode/capture/internal/procfd"
 )
 
 // TestAudioGuardInotify: with DevDir set, a capture PCM appearing or going
@@ -94,15 +96,9 @@ func TestAudioGuardNoDevDir(t *testing.T) {
 
 func inotifyFDs(t *testing.T) []string {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
+	fds, err := procfd.Links(0, func(l string) bool { return strings.Contains(l, "inotify") })
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	for _, e := range ents {
-		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.Contains(l, "inotify") {
-			out = append(out, e.Name())
-		}
-	}
-	return out
+	return fds
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/agenttest"
 	"github.com/camnode/camnode/capture"
+	"github.com/camnode/camnode/capture/internal/procfd"
 	"github.com/camnode/camnode/firmware"
 	"github.com/camnode/camnode/gpio/gpiotest"
 )
@@ -48,17 +49,11 @@ func logger(t *testing.T) *slog.Logger {
 // videoFDs lists this process's open fds that point at a video node.
 func videoFDs(t *testing.T) []string {
 	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
+	fds, err := procfd.Links(0, func(l string) bool { return strings.HasPrefix(l, "/dev/video") })
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	for _, e := range ents {
-		if l, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && strings.HasPrefix(l, "/dev/video") {
-			out = append(out, e.Name()+"->"+l)
-		}
-	}
-	return out
+	return fds
 }
 
 func fdCount(t *testing.T) int {
