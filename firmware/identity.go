@@ -29,7 +29,6 @@
 package firmware
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -37,7 +36,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strings"
 	"time"
@@ -109,7 +107,7 @@ type envelope struct {
 	Format    string `json:"format"`
 	KeyID     string `json:"key_id"`
 	Payload   []byte `json:"payload"`
-	Signature []byte `json:"signature"`
+	Signature []byte `json:"signature,omitempty"` // absent: ErrUnsigned
 }
 
 // KeyID returns the identifier of a public key used in envelopes.
@@ -190,21 +188,6 @@ func VerifyIdentity(data []byte, keys []ed25519.PublicKey) (Identity, error) {
 		return Identity{}, fmt.Errorf("identity: %w", err)
 	}
 	return id, nil
-}
-
-// DecodeJSON decodes exactly one JSON value from data into v, strictly:
-// unknown fields and trailing data are errors. Every file and message that
-// camnode reads as JSON goes through it.
-func DecodeJSON(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
 }
 
 // DecodePublicKey decodes a base64 Ed25519 public key.

@@ -181,6 +181,15 @@ func identityCases() []identityCase {
 		{name: "bad hub_key not base64, signed", errHas: "hub_key", file: payloadEdit(func(m map[string]any) { m["hub_key"] = "not a key" })},
 		{name: "bad hub_key short, signed", errHas: "hub_key", file: payloadEdit(func(m map[string]any) { m["hub_key"] = base64.StdEncoding.EncodeToString([]byte("short")) })},
 		{name: "bad initial_privacy, signed", errHas: "initial_privacy", file: payloadEdit(func(m map[string]any) { m["initial_privacy"] = "maybe" })},
+		// A signed payload that one reader sees as "consulting" and another
+		// as "corridor" must be refused, whatever the order (issue 9, item 8).
+		{name: "duplicate zone_class, signed", errHas: "twice", file: zoneTwice(`"zone_class":"consulting","zone_class":"corridor"`)},
+		{name: "case-variant zone_class, signed", errHas: "differ only in case", file: zoneTwice(`"zone_class":"consulting","Zone_Class":"corridor"`)},
+		{name: "upper-case zone_class only, signed", errHas: "zone_class: missing", file: zoneTwice(`"ZONE_CLASS":"corridor"`)},
+		{name: "duplicate envelope payload", errHas: "twice", file: func(t testing.TB) []byte {
+			f := signID(t, min, testKey)
+			return bytes.Replace(f, []byte(`"payload":`), []byte(`"payload":"e30=","payload":`), 1)
+		}},
 		{name: "site too long, signed", errHas: "site: longer than 128", file: payloadEdit(func(m map[string]any) { m["site"] = strings.Repeat("s", 129) })},
 	}
 }
@@ -374,4 +383,14 @@ func FuzzVerifyIdentity(f *testing.F) {
 			t.Fatalf("verified a payload that was never signed: %q", env.Payload)
 		}
 	})
+}
+
+// zoneTwice signs a valid identity payload whose zone_class member is
+// replaced by the raw members given.
+func zoneTwice(members string) func(testing.TB) []byte {
+	return func(t testing.TB) []byte {
+		p := payloadJSON(t, validIdentity(), func(m map[string]any) { m["zone_class"] = "@@ZONE@@" })
+		p = bytes.Replace(p, []byte(`"zone_class":"@@ZONE@@"`), []byte(members), 1)
+		return signRaw(t, IdentityFormat, p, testKey)
+	}
 }
