@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +42,22 @@ func claims(mod func(*Claims)) Claims {
 	}
 	return c
 }
+
+// signRaw signs a hand-written header and payload (JSON text, so that it
+// can hold what no encoder writes: repeated and case-variant members).
+func signRaw(priv ed25519.PrivateKey, header, payload string) string {
+	enc := base64.RawURLEncoding
+	signing := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
+	return signing + "." + enc.EncodeToString(ed25519.Sign(priv, []byte(signing)))
+}
+
+// payload is a valid token payload with extra members spliced in front.
+func payload(extra string) string {
+	return fmt.Sprintf(`{%s"role":"staff","purpose":"check","sub":"alice","aud":"node-1","jti":"jti-1","iat":%d,"nbf":%d,"exp":%d}`,
+		extra, t0.Unix(), t0.Unix(), t0.Add(10*time.Minute).Unix())
+}
+
+const edHeader = `{"alg":"EdDSA","typ":"JWT"}`
 
 // tokCases feeds TestVerify and the seeds of FuzzVerify.
 var tokCases = []tokCase{
@@ -80,6 +98,36 @@ var tokCases = []tokCase{
 	{"role not allowed", func(h, _ ed25519.PrivateKey) string {
 		return sign(h, claims(func(c *Claims) { c.Role = "visitor" }))
 	}, ErrForbidden},
+	{"hand-signed valid", func(h, _ ed25519.PrivateKey) string { return signRaw(h, edHeader, payload("")) }, nil},
+	// Case variants and repeats: encoding/json (what jwt uses) matches
+	// names case-insensitively, last wins; a case-sensitive reader sees the
+	// first. One token must not mean two things.
+	{"Role after role", func(h, _ ed25519.PrivateKey) string {
+		return signRaw(h, edHeader, strings.Replace(payload(""), `"purpose"`, `"Role":"installer","purpose"`, 1))
+	}, ErrInvalid},
+	{"ROLE before role", func(h, _ ed25519.PrivateKey) string { return signRaw(h, edHeader, payload(`"ROLE":"visitor",`)) }, ErrInvalid},
+	{"role twice", func(h, _ ed25519.PrivateKey) string {
+		return signRaw(h, edHeader, strings.Replace(payload(""), `"purpose"`, `"role":"security","purpose"`, 1))
+	}, ErrInvalid},
+	{"Aud after aud", func(h, _ ed25519.PrivateKey) string {
+		return signRaw(h, edHeader, strings.Replace(payload(""), `"jti"`, `"Aud":"node-2","jti"`, 1))
+	}, ErrInvalid},
+	{"AUD before aud", func(h, _ ed25519.PrivateKey) string { return signRaw(h, edHeader, payload(`"AUD":"node-2",`)) }, ErrInvalid},
+	{"Exp variant", func(h, _ ed25519.PrivateKey) string {
+		return signRaw(h, edHeader, payload(fmt.Sprintf(`"Exp":%d,`, t0.Add(-time.Hour).Unix())))
+	}, ErrInvalid},
+	{"Jti variant", func(h, _ ed25519.PrivateKey) string { return signRaw(h, edHeader, payload(`"JTI":"other",`)) }, ErrInvalid},
+	{"unknown claim", func(h, _ ed25519.PrivateKey) string { return signRaw(h, edHeader, payload(`"admin":true,`)) }, ErrInvalid},
+	{"role null", func(h, _ ed25519.PrivateKey) string {
+		return signRaw(h, edHeader, strings.Replace(payload(""), `"role":"staff"`, `"role":null`, 1))
+	}, ErrInvalid},
+	{"trailing data", func(h, _ ed25519.PrivateKey) string { return signRaw(h, edHeader, payload("")+`{}`) }, ErrInvalid},
+	{"alg twice in header", func(h, _ ed25519.PrivateKey) string {
+		return signRaw(h, `{"alg":"none","alg":"EdDSA","typ":"JWT"}`, payload(""))
+	}, ErrInvalid},
+	{"Alg variant in header", func(h, _ ed25519.PrivateKey) string {
+		return signRaw(h, `{"alg":"EdDSA","Alg":"none","typ":"JWT"}`, payload(""))
+	}, ErrInvalid},
 }
 
 func newTestVerifier(t testing.TB) (*Verifier, ed25519.PrivateKey, ed25519.PrivateKey) {
@@ -149,4 +197,116 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted a token with claims the hub never signed: %+v", c)
 		}
 	})
+}
+
+// memStore is a token.Store in memory, with injectable failures.
+type memStore struct {
+	used             map[string]time.Time
+	loadErr, saveErr error
+}
+
+func (m *memStore) Load() (map[string]time.Time, error) {
+	if m.loadErr != nil {
+		return nil, m.loadErr
+	}
+	return maps.Clone(m.used), nil
+}
+
+func (m *memStore) Save(u map[string]time.Time) error {
+	if m.saveErr != nil {
+		return m.saveErr
+	}
+	m.used = u
+	return nil
+}
+
+// TestVerifierStore: used ids survive a new Verifier on the same store;
+// a store that cannot be read or written refuses tokens (ErrStore) until
+// it works; the set is bounded without forgetting an unexpired id.
+func TestVerifierStore(t *testing.T) {
+	pub, hub, _ := ed25519.GenerateKey(rand.Reader)
+	now := t0
+	clock := func() time.Time { return now }
+	newV := func(st Store) (*Verifier, error) {
+		v, err := NewVerifier(pub, "node-1", []string{"staff"}, clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v, v.SetStore(st)
+	}
+	mint := func() string {
+		s, err := Mint(hub, "node-1", "alice", "staff", "check", now, 10*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	st := &memStore{}
+	v, err := newV(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := mint()
+	c, err := v.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Consume(c, now); err != nil {
+		t.Fatal(err)
+	}
+	v2, err := newV(st) // a restart
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v2.Verify(tok); !errors.Is(err, ErrUsed) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("after restart: %v, want ErrUsed", err)
+	}
+
+	// Unreadable: every token refused, until it reads again.
+	st.loadErr = errors.New("disk on fire")
+	v3, err := newV(st)
+	if !errors.Is(err, ErrStore) {
+		t.Fatalf("SetStore: %v", err)
+	}
+	if _, err := v3.Verify(mint()); !errors.Is(err, ErrStore) {
+		t.Fatalf("unreadable store: %v, want ErrStore", err)
+	}
+	st.loadErr = nil
+	if _, err := v3.Verify(tok); !errors.Is(err, ErrUsed) {
+		t.Fatalf("store readable again: %v, want ErrUsed for the used token", err)
+	}
+
+	// Unwritable: the token is refused (and spent).
+	st.saveErr = errors.New("read-only")
+	c, err = v3.Verify(mint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v3.Consume(c, now); !errors.Is(err, ErrStore) {
+		t.Fatalf("unwritable store: %v, want ErrStore", err)
+	}
+	st.saveErr = nil
+
+	// Bounded: MaxUsed unexpired ids, then refusals; expired ids go.
+	for len(v3.seen) < MaxUsed {
+		c, err := v3.Verify(mint())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v3.Consume(c, now); err != nil {
+			t.Fatalf("consume %d: %v", len(v3.seen), err)
+		}
+	}
+	c, _ = v3.Verify(mint())
+	if err := v3.Consume(c, now); !errors.Is(err, ErrStore) {
+		t.Fatalf("full: %v, want ErrStore", err)
+	}
+	now = now.Add(11 * time.Minute)
+	c, err = v3.Verify(mint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v3.Consume(c, now); err != nil || len(st.used) != 1 {
+		t.Fatalf("after expiry: %v, %d stored", err, len(st.used))
+	}
 }
