@@ -4,6 +4,7 @@ package liveview
 
 import (
 	"net/http"
+	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -67,5 +68,31 @@ func tokenCases() []tokenCase {
 		{"no audience", ed(func(c jwt.MapClaims, now time.Time) { delete(c, "aud") }), http.StatusUnauthorized},
 		{"role not allowed", ed(func(c jwt.MapClaims, now time.Time) { c["role"] = "visitor" }), http.StatusForbidden},
 		{"unknown claim type", ed(func(c jwt.MapClaims, now time.Time) { c["exp"] = "tomorrow" }), http.StatusUnauthorized},
+	}
+}
+
+// answerCase is an offer the node must answer (201) and what the answer
+// must and must not contain. TestAnswers runs them; FuzzOffer and
+// FuzzHTTP use the offers as seeds.
+type answerCase struct {
+	name  string
+	offer func(t testing.TB) string
+	want  []string // substrings the answer must have
+	not   []string // substrings it must not have
+}
+
+func answerCases() []answerCase {
+	// Every answer takes the DTLS server role (a=setup:passive): the
+	// viewer's hello comes only after it applied the answer (issue 9,
+	// item 20: libdatachannel under load failed DTLS when our hello came
+	// first). Never audio, host candidates only.
+	common := []string{"a=setup:passive", "a=sendonly"}
+	never := []string{"a=setup:active", "a=setup:actpass", "opus", "typ srflx", "typ relay", ".local"}
+	return []answerCase{
+		// An offer with a=setup:passive is refused (testdata/sdp/bad-setup-passive.sdp).
+		{"pion recvonly video", func(t testing.TB) string { return newReceiver(t, false).offer(t) }, common, never},
+		{"pion with interceptors", func(t testing.TB) string { return newReceiver(t, true).offer(t) }, common, never},
+		{"chromium audio+video", func(t testing.TB) string { return readSDP(t, "chromium-audio-video.sdp") },
+			append([]string{"m=audio 0 "}, common...), never},
 	}
 }

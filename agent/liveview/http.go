@@ -67,21 +67,43 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 // handleOffer is WHEP's POST: bearer token, SDP offer in, SDP answer out.
 // Checks run cheapest and least revealing first; nothing changes unless
 // the session starts (the token is consumed only then).
+//
+// Rate limiting counts failures only, and never blocks a valid token: the
+// token is verified first (Ed25519, cheap), and only a refused one from an
+// address that has failed too often recently gets 429 instead of the
+// reason. So one mistyped token does not lock out every viewer behind a
+// hub's single address. Verifications for throttled addresses share a
+// global budget (throttledVerifyRate): beyond it they get 429 unverified,
+// which bounds the work a flood can cause.
 func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 	remote := remoteHost(r)
-	if !s.lim.allow(remote) {
+	throttled := !s.lim.allow(remote)
+	tooMany := func() {
 		w.Header().Set("Retry-After", strconv.Itoa(int(1/s.cfg.FailRate)+1))
 		httpError(w, http.StatusTooManyRequests, "too many failed attempts from this address; try later")
+	}
+	if throttled && !s.glim.allow(throttledKey) {
+		tooMany()
 		return
 	}
 	claims, err := s.authorize(r)
 	if err != nil {
+		if errors.Is(err, token.ErrStore) {
+			s.log.Error("live view: token refused", "remote", remote, "err", err)
+			httpError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
 		s.lim.fail(remote)
+		s.log.Warn("live view: token refused", "remote", remote, "err", err, "throttled", throttled)
+		if throttled {
+			s.glim.fail(throttledKey)
+			tooMany()
+			return
+		}
 		code := http.StatusUnauthorized
 		if errors.Is(err, token.ErrForbidden) {
 			code = http.StatusForbidden
 		}
-		s.log.Warn("live view: token refused", "remote", remote, "err", err)
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		httpError(w, code, err.Error())
 		return
@@ -110,6 +132,9 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 		code, msg := errStatus(err)
 		if code == http.StatusUnauthorized {
 			s.lim.fail(remote)
+		}
+		if code == http.StatusUnauthorized || code == http.StatusServiceUnavailable {
+			s.log.Warn("live view: offer refused", "remote", remote, "err", msg)
 		}
 		httpError(w, code, msg)
 		return

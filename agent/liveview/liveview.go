@@ -40,6 +40,18 @@ const (
 	nackBufferSize = 512
 	// gatherTimeout bounds ICE gathering for one answer.
 	gatherTimeout = 5 * time.Second
+	// A viewer that stops answering (gone without DELETE: closed lid, lost
+	// Wi-Fi, killed browser) is "disconnected" after iceDisconnected
+	// without a packet from it and "failed", which frees its slot, after
+	// iceDisconnected+iceFailed. The node asks for consent (STUN binding
+	// requests, RFC 7675) every iceKeepalive, so a live viewer always has
+	// something to answer.
+	iceDisconnected = 3 * time.Second
+	iceFailed       = 3 * time.Second
+	iceKeepalive    = time.Second
+	// DefaultConnectTimeout bounds how long an answered offer may hold a
+	// slot before its viewer connects.
+	DefaultConnectTimeout = 10 * time.Second
 )
 
 // Source is the audit source of live-view records.
@@ -72,6 +84,13 @@ type Config struct {
 	Logger    *slog.Logger
 	// Clock drives token checks and expiry timers; nil is the real clock.
 	Clock clockwork.Clock
+	// UsedTokensPath is the file that remembers used token ids (jti) until
+	// the tokens expire, so a token opens one session even across
+	// restarts (usedtokens.go). Empty keeps them in memory only (tests).
+	UsedTokensPath string
+	// ConnectTimeout bounds how long an answered offer may hold a viewer
+	// slot before its peer connects; default DefaultConnectTimeout.
+	ConnectTimeout time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -98,6 +117,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Clock == nil {
 		c.Clock = clockwork.NewRealClock()
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
 	}
 	var errs []error
 	if c.MaxViewers < 1 || c.MaxViewers > 64 {
@@ -144,7 +166,8 @@ type Server struct {
 	log    *slog.Logger
 	clock  clockwork.Clock
 	verify *token.Verifier
-	lim    *limiter
+	lim    *limiter // failed attempts per remote address
+	glim   *limiter // failed verifications for throttled addresses, all together
 	api    *webrtc.API
 	mux    ice.UDPMux
 
@@ -216,9 +239,18 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("liveview: %w", err)
 	}
+	if cfg.UsedTokensPath != "" {
+		if err := v.SetStore(usedTokensFile{cfg.UsedTokensPath}); err != nil {
+			// Not fatal for the node (capture, privacy and audit go on);
+			// every viewer is refused with this cause until it is fixed.
+			cfg.Logger.Error("live view: refusing every viewer token until the used-token file is readable",
+				"path", cfg.UsedTokensPath, "err", err)
+		}
+	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, verify: v,
 		lim:      newLimiter(cfg.FailRate, cfg.FailBurst, cfg.Clock.Now),
+		glim:     newLimiter(throttledVerifyRate, throttledVerifyBurst, cfg.Clock.Now),
 		sessions: map[string]*session{},
 		minGap:   time.Second / time.Duration(cfg.FPS) * 8 / 10,
 		spare:    []*slot{{}, {}},
@@ -254,16 +286,10 @@ func newAPI(cfg Config) (*webrtc.API, ice.UDPMux, error) {
 			return nil, nil, fmt.Errorf("liveview: %w", err)
 		}
 	}
-	ir := &interceptor.Registry{}
-	// Our own NACK responder (nack.go), not pion's: it allocates nothing
-	// per packet. First in the chain, as pion's was: it writes re-sent
-	// packets straight to SRTP, below the sender reports.
-	ir.Add(newNACKResponder(nackBufferSize, cfg.MTU))
-	sr, err := report.NewSenderInterceptor()
+	ir, err := newInterceptors(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("liveview: %w", err)
+		return nil, nil, err
 	}
-	ir.Add(sr)
 
 	keep := func(name string) bool {
 		if len(cfg.Interfaces) == 0 {
@@ -287,8 +313,34 @@ func newAPI(cfg Config) (*webrtc.API, ice.UDPMux, error) {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetInterfaceFilter(keep)
 	se.SetIncludeLoopbackCandidate(loop)
+	// Dead viewers are found within seconds, not pion's default 30 s.
+	se.SetICETimeouts(iceDisconnected, iceFailed, iceKeepalive)
+	// Answer a=setup:passive: the viewer starts DTLS once it has applied
+	// our answer, so our hello can never arrive before it knows our
+	// fingerprint (some stacks fail the handshake then).
+	if err := se.SetAnsweringDTLSRole(webrtc.DTLSRoleServer); err != nil {
+		_ = mux.Close()
+		return nil, nil, fmt.Errorf("liveview: %w", err)
+	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	return api, mux, nil
+}
+
+// newInterceptors is the RTP/RTCP chain of every peer connection: our NACK
+// responder and pion's sender reports. Every RTCP packet a viewer sends
+// passes through it (FuzzRTCP).
+func newInterceptors(cfg Config) (*interceptor.Registry, error) {
+	ir := &interceptor.Registry{}
+	// Our own NACK responder (nack.go), not pion's: it allocates nothing
+	// per packet. First in the chain, as pion's was: it writes re-sent
+	// packets straight to SRTP, below the sender reports.
+	ir.Add(newNACKResponder(nackBufferSize, cfg.MTU))
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("liveview: %w", err)
+	}
+	ir.Add(sr)
+	return ir, nil
 }
 
 // SetNode connects the live view to the agent (status for admission,

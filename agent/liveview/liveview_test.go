@@ -111,23 +111,73 @@ func TestRefusals(t *testing.T) {
 	})
 }
 
+// TestRateLimit: failures are limited per address, valid tokens never
+// are: after 20 bad tokens from one address (the hub's, say), bad ones get
+// 429 but a valid token from the same address still opens a session.
 func TestRateLimit(t *testing.T) {
 	k := newKeys(t)
 	clock := clockwork.NewFakeClockAt(time.Now())
 	s, _ := newServer(t, k, clock, func(c *Config) { c.FailBurst, c.FailRate = 3, 1 })
+	s.live.Store(true)
 	h := s.Handler()
-	for i := range 3 {
-		if w := post(h, "bogus", "application/sdp", "v=0"); w.Code != http.StatusUnauthorized {
-			t.Fatalf("attempt %d: %d", i, w.Code)
+	for i := range 20 {
+		want := http.StatusUnauthorized
+		if i >= 3 {
+			want = http.StatusTooManyRequests // the bucket is empty
+		}
+		if w := post(h, "bogus", "application/sdp", "v=0"); w.Code != want {
+			t.Fatalf("bad token %d: %d, want %d", i, w.Code, want)
 		}
 	}
-	// The bucket is empty: even a valid token waits.
-	if w := post(h, k.mint(t, clock.Now(), time.Minute), "application/sdp", "v=0"); w.Code != http.StatusTooManyRequests {
-		t.Fatalf("4th attempt: %d, want 429", w.Code)
+	// A valid token from the same address is verified and accepted.
+	r := newReceiver(t, false)
+	if w := post(h, k.mint(t, clock.Now(), time.Minute), "application/sdp", r.offer(t)); w.Code != http.StatusCreated {
+		t.Fatalf("valid token from a throttled address: %d %s, want 201", w.Code, w.Body.String())
 	}
+	// A valid token with a bad offer is not a failed attempt either: 400.
+	if w := post(h, k.mint(t, clock.Now(), time.Minute), "application/sdp", "v=0"); w.Code != http.StatusBadRequest {
+		t.Fatalf("valid token, bad offer, throttled address: %d, want 400", w.Code)
+	}
+	// Bad ones still get 429, ...
+	if w := post(h, "bogus", "application/sdp", "v=0"); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("bad token after a good one: %d, want 429", w.Code)
+	}
+	// ... other addresses are not affected, ...
+	other := httptest.NewRequest(http.MethodPost, "/whep", strings.NewReader("v=0"))
+	other.RemoteAddr = "198.51.100.9:1234"
+	other.Header.Set("Authorization", "Bearer bogus")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, other)
+	if w.Code != http.StatusUnauthorized {
+		t.Fatalf("bad token from another address: %d, want 401", w.Code)
+	}
+	// ... and the bucket refills.
 	clock.Advance(1100 * time.Millisecond)
 	if w := post(h, "bogus", "application/sdp", "v=0"); w.Code != http.StatusUnauthorized {
 		t.Fatalf("after refill: %d, want 401", w.Code)
+	}
+}
+
+// TestRateLimitGlobalBudget: verifications for throttled addresses share
+// a global budget; beyond it they get 429 unverified, so a flood cannot
+// make the node verify without bound. Unthrottled addresses are not
+// affected.
+func TestRateLimitGlobalBudget(t *testing.T) {
+	k := newKeys(t)
+	clock := clockwork.NewFakeClockAt(time.Now())
+	s, _ := newServer(t, k, clock, func(c *Config) { c.FailBurst, c.FailRate = 1, 0.001 })
+	s.live.Store(true)
+	h := s.Handler()
+	post(h, "bogus", "application/sdp", "v=0") // throttles 192.0.2.7
+	for range throttledVerifyBurst {
+		post(h, "bogus", "application/sdp", "v=0")
+	}
+	if w := post(h, k.mint(t, clock.Now(), time.Minute), "application/sdp", "v=0"); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("budget spent: %d, want 429", w.Code)
+	}
+	clock.Advance(time.Second)
+	if w := post(h, k.mint(t, clock.Now(), time.Minute), "application/sdp", "v=0"); w.Code != http.StatusBadRequest {
+		t.Fatalf("budget refilled: %d, want 400 (token accepted, offer bad)", w.Code)
 	}
 }
 
@@ -145,6 +195,12 @@ func openSession(t *testing.T, s *Server, tok string, interceptors bool) (*recei
 	}
 	r.answer(t, w.Body.String())
 	waitFor(t, r.connect, 10*time.Second, "connection")
+	waitCond(t, 10*time.Second, "the node to see the viewer connected", func() bool {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		sess := s.sessions[strings.TrimPrefix(loc, "/whep/")]
+		return sess != nil && sess.connected.Load()
+	})
 	return r, loc
 }
 

@@ -23,6 +23,20 @@ type bucket struct {
 	at     time.Time
 }
 
+// throttledKey is the one bucket of the global limiter on verifications
+// for throttled addresses.
+const throttledKey = "*"
+
+// throttledVerifyRate and throttledVerifyBurst are the global budget of
+// failed verifications for addresses that are themselves throttled (see
+// handleOffer): a valid token from such an address is still accepted
+// while the budget lasts; an Ed25519 verification costs well under a
+// millisecond on a Pi.
+const (
+	throttledVerifyRate  = 50
+	throttledVerifyBurst = 100
+)
+
 // maxBuckets bounds the map; beyond it, full (idle) buckets are forgotten.
 const maxBuckets = 4096
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,8 @@ type session struct {
 	remote string
 	start  time.Time
 	expiry clockwork.Timer
+	// connectBy ends the session if its peer has not connected in time.
+	connectBy clockwork.Timer
 
 	connected atomic.Bool
 	frames    atomic.Uint64
@@ -41,6 +44,9 @@ func (sess *session) close() {
 	sess.closeOnce.Do(func() {
 		if sess.expiry != nil {
 			sess.expiry.Stop()
+		}
+		if sess.connectBy != nil {
+			sess.connectBy.Stop()
 		}
 		_ = sess.pc.Close()
 		close(sess.done)
@@ -91,6 +97,21 @@ func checkOffer(offer string) error {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(offer); err != nil {
 		return fail(http.StatusBadRequest, "invalid SDP offer: %v", err)
+	}
+	// The node answers as the DTLS server (a=setup:passive). An offer
+	// must leave it that role (actpass, as JSEP requires, or active): two
+	// passive ends never start DTLS, and the slot would be held for
+	// nothing.
+	attrs := slices.Clone(d.Attributes)
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Port.Value != 0 {
+			attrs = append(attrs, m.Attributes...)
+		}
+	}
+	for _, a := range attrs {
+		if a.Key == "setup" && strings.TrimSpace(a.Value) == "passive" {
+			return fail(http.StatusBadRequest, "SDP offer has a=setup:passive: offer actpass (or active)")
+		}
 	}
 	for _, m := range d.MediaDescriptions {
 		if m.MediaName.Media != "video" || m.MediaName.Port.Value == 0 {
@@ -146,6 +167,22 @@ func (s *Server) open(ctx context.Context, offer string, c *token.Claims, remote
 			_ = pc.Close()
 		}
 	}()
+	sess := &session{id: newID(), pc: pc, claims: c, remote: remote, done: make(chan struct{})}
+	// Watched from the start, so no state change is missed; end is a
+	// no-op until the session is registered.
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			sess.connected.Store(true)
+			s.wantKey.Store(true)
+		case webrtc.PeerConnectionStateFailed:
+			// ICE consent lost for iceDisconnected+iceFailed: the viewer
+			// vanished without DELETE. Free its slot.
+			s.end(sess.id, "connection failed (viewer gone)")
+		case webrtc.PeerConnectionStateClosed:
+			s.end(sess.id, "connection closed")
+		}
+	})
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return nil, "", fail(http.StatusBadRequest, "SDP offer refused: %v", err)
 	}
@@ -177,7 +214,15 @@ func (s *Server) open(ctx context.Context, offer string, c *token.Claims, remote
 	}
 
 	now := s.clock.Now()
-	sess := &session{id: newID(), pc: pc, claims: c, remote: remote, start: now, done: make(chan struct{})}
+	sess.start = now
+	// The token is spent now, before the session is registered and
+	// outside mu (Consume writes the used-token file: no fsync may delay
+	// a Cut). If privacy comes on in between, the token is spent without
+	// a session, as it would have been by the Cut a moment later: sessions
+	// never resume, viewers need a new token.
+	if err := s.verify.Consume(c, now); err != nil {
+		return nil, "", consumeError(err)
+	}
 	s.mu.Lock()
 	if s.epoch != epoch {
 		s.mu.Unlock()
@@ -187,28 +232,23 @@ func (s *Server) open(ctx context.Context, offer string, c *token.Claims, remote
 		s.mu.Unlock()
 		return nil, "", err
 	}
-	if err := s.verify.Consume(c, now); err != nil {
-		s.mu.Unlock()
-		return nil, "", fail(http.StatusUnauthorized, "%v", err)
-	}
+	// The timers are set before the session is visible (under mu), so a
+	// Cut or end that closes it always finds them to stop.
+	sess.expiry = s.clock.AfterFunc(c.ExpiresAt.Sub(now), func() { s.end(sess.id, "token expired") })
+	sess.connectBy = s.clock.AfterFunc(s.cfg.ConnectTimeout, func() {
+		if !sess.connected.Load() {
+			s.end(sess.id, "viewer never connected")
+		}
+	})
 	s.sessions[sess.id] = sess
 	s.opening--
 	registered, ok = true, true
 	s.mu.Unlock()
 	s.viewersChanged()
 
-	sess.expiry = s.clock.AfterFunc(c.ExpiresAt.Sub(now), func() { s.end(sess.id, "token expired") })
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		switch st {
-		case webrtc.PeerConnectionStateConnected:
-			sess.connected.Store(true)
-			s.wantKey.Store(true)
-		case webrtc.PeerConnectionStateFailed:
-			s.end(sess.id, "connection failed")
-		case webrtc.PeerConnectionStateClosed:
-			s.end(sess.id, "connection closed")
-		}
-	})
+	if pc.ConnectionState() == webrtc.PeerConnectionStateFailed {
+		s.end(sess.id, "connection failed (viewer gone)") // failed before it was registered
+	}
 	go s.readRTCP(sender)
 	s.wantKey.Store(true)
 	s.log.Info("live view session opened", "session", sess.id, "viewer", c.Subject, "role", c.Role,
@@ -273,13 +313,22 @@ func (s *Server) readRTCP(sender *webrtc.RTPSender) {
 		if err != nil {
 			return
 		}
-		for _, p := range pkts {
-			switch p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				s.wantKey.Store(true)
-			}
+		if keyRequested(pkts) {
+			s.wantKey.Store(true)
 		}
 	}
+}
+
+// keyRequested reports whether a viewer's RTCP asks for a keyframe (PLI or
+// FIR).
+func keyRequested(pkts []rtcp.Packet) bool {
+	for _, p := range pkts {
+		switch p.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			return true
+		}
+	}
+	return false
 }
 
 // end closes session id (if it is still open) and audits why.
@@ -336,6 +385,16 @@ func (s *Server) finish(sess *session, why string) {
 			record()
 		}()
 	})
+}
+
+// consumeError maps a failure to spend a token to an HTTP status: a replay
+// that raced the first use is 401, a used-token store that cannot record
+// the use is 503 (nothing the viewer did wrong).
+func consumeError(err error) error {
+	if errors.Is(err, token.ErrStore) {
+		return fail(http.StatusServiceUnavailable, "%v", err)
+	}
+	return fail(http.StatusUnauthorized, "%v", err)
 }
 
 // errStatus maps an error from open to an HTTP status.

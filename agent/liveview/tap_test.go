@@ -20,10 +20,23 @@ type tapConn struct {
 	hold bool
 	kept [][]byte
 	peer net.Addr // where the viewer's media traffic goes (the node's UDP port)
+	gone bool     // the viewer vanished: nothing it writes leaves any more
+}
+
+// vanish makes the viewer disappear from the network as a closed laptop
+// does: its stack goes on, but nothing it sends arrives, and no DELETE.
+func (c *tapConn) vanish() {
+	c.mu.Lock()
+	c.gone = true
+	c.mu.Unlock()
 }
 
 func (c *tapConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		return len(b), nil
+	}
 	c.peer = addr
 	if c.hold && len(b) >= 8 && b[0]>>6 == 2 && b[1] == 205 { // RTCP v2, PT 205 (RTPFB)
 		c.kept = append(c.kept, append([]byte(nil), b...))

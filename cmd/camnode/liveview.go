@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/config"
@@ -29,8 +30,10 @@ type liveView struct {
 
 // newLiveView builds the live view from [liveview] when it is configured
 // and capture is allowed. A live view that cannot be built (no hub key, bad
-// certificate, port taken) is an error: the operator asked for it.
-func newLiveView(c config.LiveView, id firmware.Identity, allowed bool, log *slog.Logger) (*liveView, error) {
+// certificate, port taken) is an error: the operator asked for it. Used
+// viewer token ids are kept in stateDir (liveview.UsedTokensFile), so a
+// token opens one session even across restarts.
+func newLiveView(c config.LiveView, id firmware.Identity, allowed bool, stateDir string, log *slog.Logger) (*liveView, error) {
 	if !c.Enabled() || !allowed {
 		return nil, nil
 	}
@@ -50,6 +53,7 @@ func newLiveView(c config.LiveView, id firmware.Identity, allowed bool, log *slo
 		NodeID: id.NodeID, HubKey: hub, AllowedRoles: c.AllowedRoles,
 		MaxViewers: c.MaxViewers, BitrateKbps: c.BitrateKbps, FPS: c.FPS,
 		UDPPort: c.UDPPort, Interfaces: c.Interfaces, Logger: lg,
+		UsedTokensPath: filepath.Join(stateDir, liveview.UsedTokensFile),
 	})
 	if err != nil {
 		return nil, err

@@ -121,7 +121,7 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 		aud = mqtt.Tee(fileAud, outbox)
 	}
 
-	lv, err := newLiveView(cfg.LiveView, id, allowed, log)
+	lv, err := newLiveView(cfg.LiveView, id, allowed, cfg.Node.StateDir, log)
 	if err != nil {
 		return err
 	}
