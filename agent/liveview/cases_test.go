@@ -4,6 +4,7 @@ package liveview
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -94,5 +95,52 @@ func answerCases() []answerCase {
 		{"pion with interceptors", func(t testing.TB) string { return newReceiver(t, true).offer(t) }, common, never},
 		{"chromium audio+video", func(t testing.TB) string { return readSDP(t, "chromium-audio-video.sdp") },
 			append([]string{"m=audio 0 "}, common...), never},
+	}
+}
+
+// httpCase is one request to the live-view handler and the status it must
+// get. In auth, {tok} stands for a fresh valid token; in body, {offer} for
+// a real pion offer. TestHTTPCases runs them; they seed FuzzHTTP.
+type httpCase struct {
+	name                     string
+	method, path, auth, body string
+	code                     int
+}
+
+func httpCases() []httpCase {
+	const whep = "/whep"
+	return []httpCase{
+		{"page", "GET", "/", "", "", http.StatusOK},
+		{"script", "GET", "/viewer.js", "", "", http.StatusOK},
+		{"state", "GET", "/state", "", "", http.StatusOK},
+		{"state with a token", "GET", "/state", "Bearer {tok}", "", http.StatusOK},
+		{"POST state", "POST", "/state", "Bearer {tok}", "{offer}", http.StatusMethodNotAllowed},
+		{"DELETE state", "DELETE", "/state", "", "", http.StatusMethodNotAllowed},
+		{"GET whep", "GET", whep, "Bearer {tok}", "", http.StatusMethodNotAllowed},
+		{"DELETE whep", "DELETE", whep, "Bearer {tok}", "", http.StatusMethodNotAllowed},
+		{"PUT whep", "PUT", whep, "Bearer {tok}", "{offer}", http.StatusMethodNotAllowed},
+		{"DELETE unknown session", "DELETE", "/whep/0123456789abcdef0123456789abcdef", "", "", http.StatusNotFound},
+		{"DELETE unknown session with a token", "DELETE", "/whep/x", "Bearer {tok}", "", http.StatusNotFound},
+		{"DELETE no id", "DELETE", "/whep/", "", "", http.StatusNotFound},
+		{"DELETE nested", "DELETE", "/whep/a/b", "", "", http.StatusNotFound},
+		{"DELETE dot-dot", "DELETE", "/whep/../state", "", "", http.StatusTemporaryRedirect}, // to the clean path, nothing done
+		{"unknown path", "GET", "/admin", "", "", http.StatusNotFound},
+		{"valid", "POST", whep, "Bearer {tok}", "{offer}", http.StatusCreated},
+		{"scheme in lower case", "POST", whep, "bearer {tok}", "{offer}", http.StatusCreated},
+		{"two spaces", "POST", whep, "Bearer  {tok}", "{offer}", http.StatusCreated},
+		{"no Authorization", "POST", whep, "", "{offer}", http.StatusUnauthorized},
+		{"scheme only", "POST", whep, "Bearer", "{offer}", http.StatusUnauthorized},
+		{"scheme and space", "POST", whep, "Bearer ", "{offer}", http.StatusUnauthorized},
+		{"tab", "POST", whep, "Bearer\t{tok}", "{offer}", http.StatusUnauthorized},
+		{"no scheme", "POST", whep, "{tok}", "{offer}", http.StatusUnauthorized},
+		{"Basic", "POST", whep, "Basic {tok}", "{offer}", http.StatusUnauthorized},
+		{"Token scheme", "POST", whep, "Token {tok}", "{offer}", http.StatusUnauthorized},
+		{"trailing word", "POST", whep, "Bearer {tok} x", "{offer}", http.StatusUnauthorized},
+		{"trailing comma", "POST", whep, "Bearer {tok},", "{offer}", http.StatusUnauthorized},
+		{"two tokens", "POST", whep, "Bearer {tok}, Bearer {tok}", "{offer}", http.StatusUnauthorized},
+		{"quoted", "POST", whep, `Bearer "{tok}"`, "{offer}", http.StatusUnauthorized},
+		{"NUL", "POST", whep, "Bearer {tok}\x00", "{offer}", http.StatusUnauthorized},
+		{"huge", "POST", whep, "Bearer " + strings.Repeat("A", 5000), "{offer}", http.StatusUnauthorized},
+		{"valid token, empty body", "POST", whep, "Bearer {tok}", "", http.StatusBadRequest},
 	}
 }

@@ -21,10 +21,45 @@
 // POST /whep needs "Authorization: Bearer <token>": a JWT signed by the
 // hub's Ed25519 key (alg EdDSA only), with aud = this node, sub (viewer),
 // role in the allowed set, purpose, iat, exp (lifetime at most one hour)
-// and a jti that opens at most one session (see package token). Bad tokens
-// get 401 (403 for a genuine token for another node or role); failures are
-// rate-limited per remote address (token bucket; 429). A session is closed
-// when its token expires.
+// and a jti that opens at most one session (see package token). The
+// token's header and claims are decoded strictly (firmware.DecodeJSON:
+// exact-case names, no member twice under any case folding, no unknown
+// claim), so no reader can see another role or audience than we do.
+//
+// Used jti are remembered until their token expires, in memory and in the
+// state directory (usedtokens.go: <state_dir>/liveview-used-tokens.json,
+// hashed, at most token.MaxUsed), so a token cannot open a second session
+// after a restart either. If that file cannot be read (corrupt, not a
+// regular file, too large) or written, every token is refused with 503 and
+// the cause, and an error is logged: the node keeps capturing, guarding
+// privacy and auditing, but admits no viewer until the file is repaired
+// (or removed) - failing open would allow replays.
+//
+// Bad tokens get 401 (403 for a genuine token for another node or role)
+// with the reason in the body (expired, already used, another node,
+// role...); the page shows it. Failures are rate-limited per remote
+// address (token bucket), but only failures: the token is verified first
+// and a valid one is accepted even from a throttled address, so one
+// mistyped token does not lock out every viewer behind a hub's single
+// address; a refused one from a throttled address gets 429. Verifications
+// for throttled addresses share a global budget, which bounds the work a
+// flood can cause. A session is closed when its token expires.
+//
+// # Dead viewers
+//
+// A viewer that vanishes without DELETE (lid closed, network gone) is
+// detected by ICE consent: the node sends binding requests every second
+// and declares the connection failed after 6 s without an answer
+// (iceDisconnected + iceFailed), which ends the session and frees its
+// slot. An answered offer whose viewer never connects is ended after
+// Config.ConnectTimeout (10 s).
+//
+// # DTLS role
+//
+// Answers carry a=setup:passive: the viewer is the DTLS client and sends
+// its hello once it has applied the answer, so ours can never arrive
+// before it knows our fingerprint. Offers with a=setup:passive are refused
+// (two passive ends never start DTLS).
 //
 // # Privacy
 //
@@ -36,6 +71,13 @@
 // only packets at most a second old, each at most three times. Sessions
 // never resume: viewers need a new token. While the node is private or not streaming,
 // offers are refused with 503 and a reason.
+//
+// The page (page/viewer.js) shows "private" within about a second of the
+// cut: it reacts to its peer connection closing by asking GET /state at
+// once, and polls /state every second (also while viewing), so a closing
+// that the browser notices late still shows within a poll. The refusal
+// reason of the last attempt has its own line, which the poller never
+// overwrites.
 //
 // # No audio
 //
