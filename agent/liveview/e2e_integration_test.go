@@ -133,6 +133,8 @@ type pageStats struct {
 	Latencies   []float64 `json:"latencies"`
 	HTTP        int       `json:"http"`
 	Error       string    `json:"error"`
+	Reason      string    `json:"reason"`
+	Polls       int       `json:"polls"`
 }
 
 func stats(t testing.TB, ctx context.Context) pageStats {
@@ -254,7 +256,13 @@ func TestBrowserLiveView(t *testing.T) {
 		t.Fatal(err)
 	}
 	gateFrames := n.a.Status().Frames
-	p = waitPage(t, ctx, 10*time.Second, "page disconnected", func(p pageStats) bool { return p.State != "live" })
+	// The page says "private" (not "live", not just "disconnected"): it
+	// reacts to the connection closing and asks /state at once, and polls
+	// /state every second while viewing. The deadline only avoids a hang.
+	p = waitPage(t, ctx, 10*time.Second, `page to show "private"`, func(p pageStats) bool { return p.State == "private" })
+	if txt := eval[string](t, ctx, 5*time.Second, `document.getElementById("state").textContent`); txt != "private" {
+		t.Fatalf("page shows %q, want private", txt)
+	}
 	// Frames that left before the cut may still be in the page's jitter
 	// buffer; wait until the count settles, then for a second (30 frame
 	// intervals) no frame may be decoded any more.
@@ -305,5 +313,44 @@ func TestBrowserLiveView(t *testing.T) {
 	}
 	if cut != 1 || len(views) != 3 { // fresh+audio sessions hung up, the first one cut
 		t.Fatalf("view records: %d (privacy cut %d): %+v", len(views), cut, views)
+	}
+}
+
+// TestBrowserRefusalReasons: a refused token's reason, in the node's
+// words, is shown by the page and stays there while the state poller runs.
+func TestBrowserRefusalReasons(t *testing.T) {
+	n := startNode(t)
+	ctx := browser(t)
+	if _, err := chromedpRun(ctx, n.url); err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]tokenCase{}
+	for _, c := range tokenCases() {
+		byName[c.name] = c
+	}
+	used := n.keys.mint(t, time.Now(), time.Minute)
+	if code, body := postFromPage(t, ctx, used, false); code != 201 {
+		t.Fatalf("first use: %d %s", code, body)
+	}
+	for _, c := range []struct{ name, tok, want string }{
+		{"expired", byName["expired"].make(n.keys, time.Now()), "expired"},
+		{"other node", byName["wrong audience"].make(n.keys, time.Now()), "another node"},
+		{"role", byName["role not allowed"].make(n.keys, time.Now()), "role"},
+		{"used", used, "already used"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			connect(t, ctx, c.tok)
+			p := waitPage(t, ctx, 10*time.Second, "the refusal", func(p pageStats) bool { return p.State == "refused" })
+			if !strings.Contains(p.Reason, c.want) {
+				t.Fatalf("reason %q, want it to say %q", p.Reason, c.want)
+			}
+			// Two state polls later, the reason is still on the page.
+			polls := p.Polls
+			waitPage(t, ctx, 10*time.Second, "two state polls", func(p pageStats) bool { return p.Polls >= polls+2 })
+			txt := eval[string](t, ctx, 5*time.Second, `document.body.innerText`)
+			if !strings.Contains(txt, c.want) {
+				t.Fatalf("page text lacks %q after the state poller ran:\n%s", c.want, txt)
+			}
+		})
 	}
 }

@@ -3,15 +3,22 @@
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
-  const stats = { state: "idle", frames: 0, stamps: 0, width: 0, height: 0, lastCounter: -1, latencies: [], http: 0, error: "" };
+  const stats = { state: "idle", frames: 0, stamps: 0, width: 0, height: 0, lastCounter: -1, latencies: [], http: 0, error: "", reason: "", polls: 0 };
   window.camnode = stats;
-  let pc = null, location_ = null, poll = null;
+  let pc = null, location_ = null;
 
-  function show(state, cls, detail) {
+  // #state is what the viewer sees now (live, private, refused...); #reason
+  // is why the last attempt was refused, in the node's words (expired, used,
+  // another node, role): only a new attempt changes it, never the state
+  // poller; #detail is the poller's.
+  function show(state, cls) {
     stats.state = state;
     $("state").textContent = state;
     $("state").className = cls || "";
-    $("detail").textContent = detail || "";
+  }
+  function setReason(text) {
+    stats.reason = text || "";
+    $("reason").textContent = stats.reason;
   }
 
   // Token from the URL fragment (never sent to the server), then cleared.
@@ -33,76 +40,100 @@
 
   async function connect() {
     const tok = $("token").value.trim();
-    if (!tok) { show("no token", "error", "paste a token first"); return; }
+    if (!tok) { show("no token", "error"); setReason("paste a token first"); return; }
     hangup(false);
     show("connecting", "");
+    setReason("");
     pc = new RTCPeerConnection({ iceServers: [] });
+    const mine = pc;
     pc.addTransceiver("video", { direction: "recvonly" });
     pc.ontrack = (e) => {
       $("video").srcObject = new MediaStream([e.track]);
       watchFrames();
     };
     pc.onconnectionstatechange = () => {
-      const s = pc ? pc.connectionState : "closed";
-      if (s === "connected") { show("live", "live"); stopPoll(); }
+      if (pc !== mine) return;
+      const s = pc.connectionState;
+      if (s === "connected") show("live", "live");
       if (s === "failed" || s === "closed" || s === "disconnected") ended(s);
     };
-    const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
-    await waitGathering(pc);
+    // From here on "mine": the poller may drop pc (privacy) meanwhile.
+    const offer = await mine.createOffer();
+    await mine.setLocalDescription(offer);
+    await waitGathering(mine);
     let resp;
     try {
       resp = await fetch("/whep", {
         method: "POST",
         headers: { "Content-Type": "application/sdp", "Authorization": "Bearer " + tok },
-        body: pc.localDescription.sdp,
+        body: mine.localDescription.sdp,
       });
-    } catch (e) { show("error", "error", String(e)); return; }
+    } catch (e) { show("error", "error"); setReason(String(e)); return; }
     stats.http = resp.status;
     if (resp.status !== 201) {
       const text = (await resp.text()).trim();
       stats.error = text;
-      show(resp.status === 503 ? "unavailable" : "refused", resp.status === 503 ? "private" : "error", resp.status + ": " + text);
-      pc.close(); pc = null;
-      startPoll();
+      const priv = /privacy/.test(text);
+      show(priv ? "private" : resp.status === 503 ? "unavailable" : "refused", resp.status === 503 ? "private" : "error");
+      setReason((resp.status === 503 ? "not available: " : "token refused: ") + text);
+      mine.close();
+      if (pc === mine) pc = null;
+      return;
+    }
+    if (pc !== mine) { // dropped meanwhile (privacy, a new attempt): hang up
+      fetch(resp.headers.get("Location"), { method: "DELETE" }).catch(() => {});
       return;
     }
     location_ = resp.headers.get("Location");
-    await pc.setRemoteDescription({ type: "answer", sdp: await resp.text() });
+    await mine.setRemoteDescription({ type: "answer", sdp: await resp.text() });
     $("token").value = ""; // single use
     $("hangup").disabled = false;
   }
 
+  // ended: the session is over (connection lost or closed by the node).
+  // The node closes every connection when privacy comes on; ask it at once
+  // whether that is why.
   function ended(why) {
     if (!pc) return;
     pc.close(); pc = null; location_ = null;
     $("hangup").disabled = true;
-    show("disconnected", "private", "(" + why + ") the node may have gone private; a new token is needed to reconnect");
-    startPoll();
+    show("disconnected", "private");
+    $("detail").textContent = "(" + why + ") a new token is needed to reconnect";
+    tick();
   }
 
   function hangup(user) {
     if (location_) fetch(location_, { method: "DELETE" }).catch(() => {});
     location_ = null;
-    if (pc) { pc.close(); pc = null; }
+    if (pc) { const p = pc; pc = null; p.close(); }
     $("hangup").disabled = true;
     if (user) show("hung up", "");
   }
 
-  function startPoll() {
-    if (poll) return;
-    const tick = async () => {
-      try {
-        const st = await (await fetch("/state")).json();
-        stats.live = st.live;
-        $("detail").textContent = st.live ? "camera is live: paste a new token and connect" : "camera unavailable: " + st.reason;
-        if (!st.live) $("state").className = "private";
-      } catch (e) { $("detail").textContent = "node unreachable"; }
-    };
-    tick();
-    poll = setInterval(tick, 2000);
+  // The state poller asks the node every pollMs, also while viewing: when
+  // privacy comes on the page shows "private" within about a second even
+  // if the closing connection is not noticed sooner (the node closes it in
+  // the same step; pc.onconnectionstatechange then asks at once).
+  const pollMs = 1000;
+  let ticking = false;
+  async function tick() {
+    if (ticking) return;
+    ticking = true;
+    try {
+      const st = await (await fetch("/state", { cache: "no-store" })).json();
+      stats.live = st.live;
+      stats.polls++;
+      if (!st.live && /privacy/.test(st.reason || "")) {
+        if (pc) { pc.close(); pc = null; location_ = null; $("hangup").disabled = true; }
+        show("private", "private");
+      }
+      if (!pc) $("detail").textContent = st.live ? "camera is live: paste a new token and connect" : "camera unavailable: " + st.reason;
+    } catch (e) {
+      if (!pc) $("detail").textContent = "node unreachable";
+    } finally {
+      ticking = false;
+    }
   }
-  function stopPoll() { if (poll) { clearInterval(poll); poll = null; } }
 
   // Reads the stamp painted by the node (capture/stamp.go) back from each
   // displayed frame: counter and capture time, hence glass-to-glass latency.
@@ -165,7 +196,8 @@
   $("connect").addEventListener("click", connect);
   $("hangup").addEventListener("click", () => hangup(true));
   window.camnodeConnect = connect;
-  startPoll();
+  tick();
+  setInterval(tick, pollMs);
   // A token handed over in the link (camnode demo, the hub) connects at once.
   if (m) connect();
 })();
