@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -332,4 +333,65 @@ func FuzzDispatch(f *testing.F) {
 			t.Fatalf("topic %q retained %v payload %q: executed a refused message", topic, retained, payload)
 		}
 	})
+}
+
+// TestRefusedCommandsKeepTheirID: a bad, retained or busy command whose id
+// is readable is answered with that id, and the log line says it.
+func TestRefusedCommandsKeepTheirID(t *testing.T) {
+	var buf syncBuffer
+	node := newCmdNode()
+	l, err := NewLink(Config{Client: ClientConfig{Brokers: []string{"tcp://127.0.0.1:1"}, Insecure: true},
+		Node: "node-1", Now: func() time.Time { return cmdNow }, Logger: slog.New(slog.NewTextHandler(&buf, nil))}, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range commandCases {
+		if tc.wantErr == "" || !strings.HasPrefix(tc.payload, `{"id":"c1",`) || strings.Contains(tc.payload, `"ID"`) {
+			continue
+		}
+		buf.Reset()
+		r := l.execute(t.Context(), []byte(tc.payload))
+		if r.Result != ResultError || r.ID != "c1" || !strings.Contains(buf.String(), "id=c1") {
+			t.Errorf("%s: result %+v, log %q", tc.name, r, buf.String())
+		}
+	}
+	buf.Reset()
+	l.dispatch(l.topics.Command, []byte(`{"id":"ret-9","privacy":"off"}`), true)
+	if !strings.Contains(buf.String(), "id=ret-9") {
+		t.Errorf("retained: log %q", buf.String())
+	}
+	for i := range cmdQueue + 1 {
+		buf.Reset()
+		l.dispatch(l.topics.Command, cmdPayload(fmt.Sprintf("b%d", i), "off", cmdNow), false)
+	}
+	if !strings.Contains(buf.String(), fmt.Sprintf("id=b%d", cmdQueue)) {
+		t.Errorf("busy: log %q", buf.String())
+	}
+	if node.nCalls() != 0 {
+		t.Fatal("executed a refused command")
+	}
+}
+
+// syncBuffer is a bytes.Buffer for a logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	s.b.Reset()
+	s.mu.Unlock()
 }
