@@ -4,12 +4,14 @@ package mqtt
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/firmware"
@@ -37,12 +39,16 @@ const (
 	ResultAccepted = "accepted"
 	ResultRefused  = "refused"
 	ResultError    = "error"
+	// ResultBusy: the command was not executed because the node could
+	// not take it now (its queue was full, or it has remembered as many
+	// command ids as it can); send it again, with a new issued_at, later.
+	ResultBusy = "busy"
 )
 
 // Result answers a Command on Topics.Result.
 type Result struct {
 	ID     string        `json:"id"`
-	Result string        `json:"result"` // accepted, refused, error
+	Result string        `json:"result"` // accepted, refused, error, busy
 	Reason string        `json:"reason,omitempty"`
 	Status *agent.Status `json:"status,omitempty"`
 }
@@ -50,7 +56,11 @@ type Result struct {
 var cmdIDRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
 // ParseCommand decodes and checks a command payload received at now. Any
-// problem is an error; the command is then not executed.
+// problem is an error; the command is then not executed. The payload is
+// decoded by firmware.DecodeJSON, the one strict decoder: exact-case
+// names, no member twice under any case folding (so the hub and the node
+// never read different commands from the same bytes), no unknown member,
+// every field present.
 func ParseCommand(payload []byte, now time.Time) (Command, error) {
 	if len(payload) > MaxCommandSize {
 		return Command{}, fmt.Errorf("command is %d bytes; at most %d", len(payload), MaxCommandSize)
@@ -59,9 +69,6 @@ func ParseCommand(payload []byte, now time.Time) (Command, error) {
 		return Command{}, errors.New("command is not valid UTF-8")
 	}
 	var c Command
-	if err := noDuplicateKeys(payload); err != nil {
-		return Command{}, err
-	}
 	if err := firmware.DecodeJSON(payload, &c); err != nil {
 		return Command{}, fmt.Errorf("command is not valid JSON: %w", err)
 	}
@@ -84,44 +91,57 @@ func ParseCommand(payload []byte, now time.Time) (Command, error) {
 		errs = append(errs, fmt.Errorf("issued_at %s is more than %v in the future (clock skew?)", c.IssuedAt.Format(time.RFC3339), MaxCommandAge))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return c, err
+		return Command{}, err
 	}
 	return c, nil
 }
 
-// ResultID is the id to answer a payload with: the command's id when it
-// could be read, else "".
-func ResultID(c Command) string {
-	if cmdIDRe.MatchString(c.ID) {
-		return c.ID
+// CommandID reads, leniently, the id to answer a payload with, for the
+// result and the log only: it is never used to execute anything. It is the
+// string value of the top-level member "id" when it is a valid id, found
+// by a tolerant scan of at most the first MaxCommandSize bytes (the rest of
+// the payload may be anything: an unknown field, a bad value, trailing
+// bytes, invalid UTF-8 elsewhere). It is "" when there is no such member,
+// or when a member named "id" under any case folding appears twice (the
+// id is then ambiguous).
+func CommandID(payload []byte) string {
+	if len(payload) > MaxCommandSize {
+		payload = payload[:MaxCommandSize]
 	}
-	return ""
-}
-
-// noDuplicateKeys refuses an object that repeats a top-level key: the hub
-// and the node must never read different commands from the same bytes.
-func noDuplicateKeys(payload []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil // not an object: DecodeJSON says what is wrong
+	dec := jsontext.NewDecoder(bytes.NewReader(payload),
+		jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return ""
 	}
-	seen := map[string]bool{}
-	for dec.More() {
-		t, err := dec.Token()
+	id, seen := "", false
+	for dec.PeekKind() == '"' {
+		tok, err := dec.ReadToken()
 		if err != nil {
-			return nil
+			break
 		}
-		k, _ := t.(string)
-		if seen[k] {
-			return fmt.Errorf("command repeats the key %q", trunc(k))
+		// A Token is void after the next read; fold as DecodeJSON does.
+		name := tok.String()
+		if strings.ToLower(strings.ToUpper(name)) != "id" {
+			if dec.SkipValue() != nil {
+				break
+			}
+			continue
 		}
-		seen[k] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil
+		if seen {
+			return "" // "id" twice, or "id" and "ID": ambiguous
+		}
+		seen = true
+		v, err := dec.ReadValue()
+		if err != nil {
+			break
+		}
+		if name == "id" && v.Kind() == '"' {
+			if s, err := jsontext.AppendUnquote(nil, v); err == nil && cmdIDRe.Match(s) {
+				id = string(s)
+			}
 		}
 	}
-	return nil
+	return id
 }
 
 func printable(s string) bool {

@@ -42,6 +42,10 @@ type Config struct {
 	StatusEvery time.Duration
 	// CommandTimeout bounds one privacy change (default 30s).
 	CommandTimeout time.Duration
+	// CommandIDs is the file that remembers executed command ids across
+	// restarts (CommandIDsFile in the node's state dir); "" keeps them in
+	// memory only.
+	CommandIDs string
 	// Sys is the file system the SoC temperature is read from (nil: none)
 	// and ThermalPath the file in it (default DefaultThermalPath).
 	Sys         fs.FS
@@ -59,15 +63,22 @@ type Link struct {
 	client paho.Client
 
 	connected chan struct{} // OnConnect -> publisher, cap 1
-	haOnline  chan struct{} // homeassistant/status online -> publisher, cap 1
 	cmds      chan []byte   // command payloads -> worker
+	answers   chan answer   // commands answered without executing -> answerer
 	drain     chan struct{} // publisher, after each connect -> drainer, cap 1
 
-	mu      sync.Mutex
-	dropped int // commands dropped because the queue was full
+	ids *commandIDs // the command worker's
+
+	mu         sync.Mutex
+	unanswered int // commands dropped without an answer (answer queue full)
 }
 
-const cmdQueue = 32
+// Queue depths: commands waiting to be executed, and commands waiting for
+// an answer that executes nothing ("busy", retained refused).
+const (
+	cmdQueue    = 32
+	answerQueue = 256
+)
 
 // NewLink checks cfg and builds the client. It does not connect: Run does.
 func NewLink(cfg Config, node Node) (*Link, error) {
@@ -108,9 +119,14 @@ func NewLink(cfg Config, node Node) (*Link, error) {
 		cfg: cfg, node: node, log: cfg.Logger,
 		topics:    NodeTopics(cfg.Prefix, cfg.Node),
 		connected: make(chan struct{}, 1),
-		haOnline:  make(chan struct{}, 1),
 		cmds:      make(chan []byte, cmdQueue),
+		answers:   make(chan answer, answerQueue),
 		drain:     make(chan struct{}, 1),
+		ids:       openCommandIDs(cfg.CommandIDs, cfg.Now()),
+	}
+	if err := l.ids.broken; err != nil {
+		l.log.Error("mqtt: command id memory unreadable: privacy off commands are refused until every command it could hold is stale (privacy on still works)",
+			"err", err, "until", l.ids.brokenAt.Add(2*MaxCommandAge))
 	}
 	opts, err := cfg.Client.Options()
 	if err != nil {
@@ -158,6 +174,7 @@ func (l *Link) Run(ctx context.Context) error {
 	l.client.Connect()
 	var wg sync.WaitGroup
 	wg.Go(func() { l.commandWorker(ctx) })
+	wg.Go(func() { l.answerWorker(ctx) })
 	if l.cfg.Outbox != nil {
 		wg.Go(func() { l.drainOutbox(ctx) })
 	}
@@ -188,8 +205,6 @@ func (l *Link) publisher(ctx context.Context) {
 			poke(l.drain)
 			lastPrivacy = ""
 			l.publishStatus(l.node.Status(), &lastPrivacy)
-		case <-l.haOnline:
-			l.announce()
 		case st := <-stCh:
 			l.publishStatus(st, &lastPrivacy)
 		case <-tick.C:
@@ -203,11 +218,9 @@ func (l *Link) onConnect() {
 		l.log.Warn("mqtt: CONNECTED WITHOUT TLS (mqtt.insecure = true): status, audit and commands are in plaintext and unauthenticated")
 	}
 	l.log.Info("mqtt: connected", "node", l.cfg.Node)
-	subs := map[string]byte{l.topics.Command: 1}
-	if l.cfg.HADiscovery {
-		subs[HAStatusTopic] = 1
-	}
-	t := l.client.SubscribeMultiple(subs, l.onMessage)
+	// Discovery is retained, so Home Assistant finds it after a restart
+	// without the node reading homeassistant/status.
+	t := l.client.SubscribeMultiple(map[string]byte{l.topics.Command: 1}, l.onMessage)
 	if !t.WaitTimeout(l.cfg.AckTimeout) || t.Error() != nil {
 		l.log.Error("mqtt: subscribe failed; commands will not arrive until the next reconnect", "err", t.Error())
 	}
@@ -224,21 +237,51 @@ func (l *Link) announce() {
 	}
 }
 
-// onMessage runs on paho's goroutine: it only queues.
+// onMessage runs on paho's goroutine: it only dispatches.
 func (l *Link) onMessage(_ paho.Client, m paho.Message) {
-	switch m.Topic() {
-	case l.topics.Command:
-		select {
-		case l.cmds <- m.Payload():
-		default:
-			l.mu.Lock()
-			l.dropped++
-			l.mu.Unlock()
-			l.log.Warn("mqtt: command queue full; command dropped (the sender times out)")
-		}
-	case HAStatusTopic:
-		if string(m.Payload()) == "online" {
-			poke(l.haOnline)
+	l.dispatch(m.Topic(), m.Payload(), m.Retained())
+}
+
+// answer is a reply to a command that is not executed.
+type answer struct{ id, result, reason string }
+
+// dispatch routes one incoming message by topic. It never blocks and never
+// executes anything: a command is queued for the command worker, or
+// answered (by the answer worker) without being executed when it carries
+// the retain flag or when the queue is full. Every command gets one result.
+func (l *Link) dispatch(topic string, payload []byte, retained bool) {
+	if topic != l.topics.Command {
+		return // nothing else is subscribed
+	}
+	if retained {
+		// The broker sends a retained message to every new subscription:
+		// a retained command would replay at every reconnect, overriding
+		// whatever happened locally since.
+		id := CommandID(payload)
+		l.log.Warn("mqtt: retained command refused, not executed; clear it on the broker", "id", id, "topic", topic)
+		l.answer(answer{id, ResultError, "retained command refused, not executed: commands must be published without the retain flag (clear it: publish an empty retained message on " + topic + ")"})
+		return
+	}
+	select {
+	case l.cmds <- payload:
+	default:
+		id := CommandID(payload)
+		l.log.Warn("mqtt: command queue full; answered busy, not executed", "id", id)
+		l.answer(answer{id, ResultBusy, fmt.Sprintf("node busy (%d commands waiting): not executed; send it again later", cmdQueue)})
+	}
+}
+
+// answer queues a for the answer worker, never blocking.
+func (l *Link) answer(a answer) {
+	select {
+	case l.answers <- a:
+	default:
+		l.mu.Lock()
+		l.unanswered++
+		n := l.unanswered
+		l.mu.Unlock()
+		if n&(n-1) == 0 { // 1, 2, 4, 8, ...: a flood cannot flood the log
+			l.log.Error("mqtt: command dropped without an answer (flood: the answer queue is full)", "id", a.id, "dropped_total", n)
 		}
 	}
 }
@@ -288,22 +331,66 @@ func (l *Link) commandWorker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case payload := <-l.cmds:
-			res := l.execute(ctx, payload)
-			b, _ := json.Marshal(res)
-			if !l.pub(l.topics.Result, false, b) {
-				l.log.Warn("mqtt: command result not delivered", "id", res.ID, "result", res.Result)
-			}
+			l.publishResult(l.execute(ctx, payload))
 		}
 	}
 }
 
-// execute runs one command payload. Bad input changes nothing.
+// answerWorker publishes the answers to commands that are not executed.
+func (l *Link) answerWorker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-l.answers:
+			l.publishResult(l.result(a.id, a.result, a.reason))
+		}
+	}
+}
+
+func (l *Link) publishResult(res Result) {
+	b, _ := json.Marshal(res)
+	if !l.pub(l.topics.Result, false, b) {
+		l.log.Warn("mqtt: command result not delivered", "id", res.ID, "result", res.Result)
+	}
+}
+
+// result is a Result with the node's current status.
+func (l *Link) result(id, result, reason string) Result {
+	st := l.node.Status()
+	return Result{ID: id, Result: result, Reason: reason, Status: &st}
+}
+
+// execute runs one command payload. Bad input changes nothing; a command
+// id seen before is answered with its first result and not executed.
 func (l *Link) execute(ctx context.Context, payload []byte) Result {
-	cmd, err := ParseCommand(payload, l.cfg.Now())
+	now := l.cfg.Now()
+	cmd, err := ParseCommand(payload, now)
 	if err != nil {
-		l.log.Warn("mqtt: bad command", "err", err)
-		st := l.node.Status()
-		return Result{ID: ResultID(cmd), Result: ResultError, Reason: "bad command: " + err.Error(), Status: &st}
+		id := CommandID(payload) // for the answer only
+		l.log.Warn("mqtt: bad command refused", "id", id, "err", err)
+		return l.result(id, ResultError, "bad command: "+err.Error())
+	}
+	if first, ok := l.ids.lookup(cmd.ID, now); ok {
+		if first.Result == resultPending { // its write failed after the change
+			first.Result, first.Reason = ResultError, "the first execution of this id did not complete; it is not executed again"
+		}
+		l.log.Warn("mqtt: repeated command id: answered with its first result, not executed", "id", cmd.ID, "privacy", cmd.Privacy, "actor", cmd.Actor, "result", first.Result)
+		return l.result(cmd.ID, first.Result, first.Reason)
+	}
+	entry := idEntry{ID: cmd.ID, Expires: cmd.IssuedAt.Add(MaxCommandAge)}
+	if cmd.Privacy == "off" {
+		// Remember the id before acting: a replay must never turn the
+		// camera on, not even after a crash in the middle of the change.
+		entry.Result = resultPending
+		if err := l.ids.record(entry, now); err != nil {
+			res := ResultError
+			if errors.Is(err, errIDsFull) {
+				res = ResultBusy
+			}
+			l.log.Warn("mqtt: privacy off not executed: its id cannot be remembered", "id", cmd.ID, "actor", cmd.Actor, "result", res, "err", err)
+			return l.result(cmd.ID, res, "privacy off not executed: "+err.Error()+" (privacy on is still executed)")
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.cfg.CommandTimeout)
 	defer cancel()
@@ -315,6 +402,11 @@ func (l *Link) execute(ctx context.Context, payload []byte) Result {
 		res.Result, res.Reason = ResultRefused, ref.Reason
 	case err != nil:
 		res.Result, res.Reason = ResultError, err.Error()
+	}
+	entry.Result, entry.Reason = res.Result, res.Reason
+	if err := l.ids.record(entry, l.cfg.Now()); err != nil {
+		// "on" only (an "off" has its entry already): safe to repeat.
+		l.log.Warn("mqtt: command id not remembered; a repeat would be executed again", "id", cmd.ID, "err", err)
 	}
 	l.log.Info("mqtt: command", "id", cmd.ID, "privacy", cmd.Privacy, "actor", cmd.Actor, "result", res.Result, "reason", res.Reason)
 	return res

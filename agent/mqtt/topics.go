@@ -12,7 +12,8 @@ type Topics struct {
 	Audit        string // AuditRecord JSON, QoS 1, not retained
 }
 
-// HAStatusTopic is where Home Assistant announces that it (re)started.
+// HAStatusTopic is where Home Assistant announces that it (re)started. The
+// node does not subscribe to it: its discovery configs are retained.
 const HAStatusTopic = "homeassistant/status"
 
 // NodeTopics returns the topics of node under prefix ("camnode").

@@ -209,7 +209,7 @@ func newLink(cfg config.Config, id firmware.Identity, a *agent.Agent, outbox *mq
 		Client: mqtt.ClientConfig{Brokers: m.Brokers, CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile,
 			Insecure: m.Insecure, ClientID: m.ClientID, Keepalive: m.Keepalive.D()},
 		Node: node, Prefix: m.TopicPrefix, Room: id.Room, Version: version,
-		HADiscovery: m.HADiscovery, Outbox: outbox,
+		HADiscovery: m.HADiscovery, Outbox: outbox, CommandIDs: filepath.Join(cfg.Node.StateDir, mqtt.CommandIDsFile),
 		Sys:    os.DirFS("/"),
 		Logger: log.With("component", "mqtt"),
 	}, a)
