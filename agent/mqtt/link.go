@@ -268,6 +268,7 @@ func (l *Link) connectFailed(err error) {
 	now := l.clock.Now()
 	l.stMu.Lock()
 	l.st.State = LinkDown
+	l.st.NextAttempt = time.Time{} // connectFirst sets it; paho's reconnect does not say
 	l.st.Failures++
 	l.st.LastError, l.st.LastErrorAt = msg, now
 	n := l.st.Failures
@@ -298,9 +299,11 @@ func (l *Link) connectFirst(ctx context.Context) {
 			return
 		}
 		// The notification handler has recorded and logged the failure.
+		// The timer exists before the next attempt's time is announced.
+		wait := l.clock.After(delay)
 		l.update(func(s *agent.LinkStatus) { s.NextAttempt = l.clock.Now().Add(delay) })
 		select {
-		case <-l.clock.After(delay):
+		case <-wait:
 		case <-ctx.Done():
 			return
 		}
