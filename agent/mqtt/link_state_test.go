@@ -5,6 +5,7 @@ package mqtt
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"strings"
@@ -161,5 +162,21 @@ func TestParseAuditAck(t *testing.T) {
 	}
 	if a, err := ParseAuditAck(AckPayload("x1", "x2")); err != nil || len(a.IDs) != 2 {
 		t.Fatalf("AckPayload does not parse: %+v %v", a, err)
+	}
+}
+
+// TestStatusSchemaLink: a status with the link's state and an outbox with
+// an oldest record validates against status.schema.json.
+func TestStatusSchemaLink(t *testing.T) {
+	s := loadSchema(t, "status.schema.json")
+	now := time.Now().UTC()
+	st := testStatus().WithLink(&agent.LinkStatus{State: LinkDown, LastError: "x", LastErrorAt: now, Failures: 2,
+		NextAttempt: now, AuditUnacked: 1, AuditOldest: now, Fault: "CN"})
+	b, _ := json.Marshal(MakeStatus(st, now, nil, OutboxStats{Pending: 1, Oldest: now}))
+	if err := s.validate(b); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if st.Faults[agent.FaultHubLink] != "CN" {
+		t.Fatalf("faults %v", st.Faults)
 	}
 }
