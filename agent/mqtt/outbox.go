@@ -116,20 +116,7 @@ type outboxLine struct {
 
 // OpenOutbox opens (creating) the outbox at path and replays it.
 func OpenOutbox(path string, opts OutboxOptions) (*Outbox, error) {
-	if opts.MaxRecords <= 0 {
-		opts.MaxRecords = DefaultOutboxRecords
-	}
-	if opts.MaxBytes <= 0 {
-		opts.MaxBytes = DefaultOutboxBytes
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	o := &Outbox{opts: opts, log: opts.Logger, path: path, wake: make(chan struct{}, 1),
-		changed: make(chan struct{}, 1), acked: make(chan struct{}, 1)}
+	o := newOutbox(path, opts)
 	if err := o.replay(); err != nil {
 		return nil, err
 	}
@@ -143,6 +130,25 @@ func OpenOutbox(path string, opts OutboxOptions) (*Outbox, error) {
 		o.signal()
 	}
 	return o, nil
+}
+
+// newOutbox returns an outbox with no file yet (replay and compactLocked
+// open it).
+func newOutbox(path string, opts OutboxOptions) *Outbox {
+	if opts.MaxRecords <= 0 {
+		opts.MaxRecords = DefaultOutboxRecords
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultOutboxBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Outbox{opts: opts, log: opts.Logger, path: path, wake: make(chan struct{}, 1),
+		changed: make(chan struct{}, 1), acked: make(chan struct{}, 1)}
 }
 
 // maxOutboxFile bounds what replay reads: far above what MaxRecords of
@@ -437,9 +443,9 @@ func (o *Outbox) Ack(id string) error {
 	return nil
 }
 
-// compactLocked rewrites the file with only the pending records and the
-// overflow counter, atomically (temp file, fsync, rename, fsync dir).
-func (o *Outbox) compactLocked() error {
+// compactedLocked returns the compacted log: the pending records and the
+// overflow counter.
+func (o *Outbox) compactedLocked() *bytes.Buffer {
 	var buf bytes.Buffer
 	for _, p := range o.pending {
 		b, _ := json.Marshal(outboxLine{Add: &p.rec})
@@ -452,6 +458,13 @@ func (o *Outbox) compactLocked() error {
 		buf.Write(b)
 		buf.WriteByte('\n')
 	}
+	return &buf
+}
+
+// compactLocked rewrites the file with only the pending records and the
+// overflow counter, atomically (temp file, fsync, rename, fsync dir).
+func (o *Outbox) compactLocked() error {
+	buf := o.compactedLocked()
 	dir := filepath.Dir(o.path)
 	tmp, err := os.CreateTemp(dir, ".outbox-*")
 	if err != nil {
