@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -87,11 +88,13 @@ type Link struct {
 	mu      sync.Mutex
 	dropped int // commands dropped because the queue was full
 
-	stMu    sync.Mutex // guards the link state below
-	st      agent.LinkStatus
-	fault   string    // configuration fault found by NewLink
-	lastLog time.Time // of the last connect failure logged
-	logged  string    // its error
+	attempts atomic.Int64 // connection attempts paho started
+	reportMu sync.Mutex   // serialises reports, so the last one reported is the newest
+	stMu     sync.Mutex   // guards the link state below
+	st       agent.LinkStatus
+	fault    string    // configuration fault found by NewLink
+	lastLog  time.Time // of the last connect failure logged
+	logged   string    // its error
 }
 
 const (
@@ -207,6 +210,7 @@ func NewLink(cfg Config, node Node) (*Link, error) {
 	opts.SetConnectionNotificationHandler(func(_ paho.Client, n paho.ConnectionNotification) {
 		switch n := n.(type) {
 		case paho.ConnectionNotificationConnecting:
+			l.attempts.Add(1)
 			l.update(func(s *agent.LinkStatus) {
 				if s.State != LinkConnected {
 					s.State = LinkConnecting
@@ -245,7 +249,9 @@ func (l *Link) update(f func(*agent.LinkStatus)) {
 // republish the status.
 func (l *Link) report() {
 	if l.cfg.OnLinkStatus != nil {
+		l.reportMu.Lock()
 		l.cfg.OnLinkStatus(l.LinkStatus())
+		l.reportMu.Unlock()
 	}
 	poke(l.changed)
 }
@@ -289,6 +295,7 @@ func (l *Link) connectFailed(err error) {
 func (l *Link) connectFirst(ctx context.Context) {
 	delay := connectBackoffMin
 	for ctx.Err() == nil {
+		started := l.attempts.Load()
 		t := l.client.Connect()
 		select {
 		case <-t.Done():
@@ -297,6 +304,17 @@ func (l *Link) connectFirst(ctx context.Context) {
 		}
 		if t.Error() == nil {
 			return
+		}
+		if l.attempts.Load() == started {
+			// No attempt was made: paho completes a failed attempt's
+			// token before it marks itself disconnected, and refuses a
+			// Connect in between. Not a failure: try again shortly.
+			select {
+			case <-time.After(5 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
+			continue
 		}
 		// The notification handler has recorded and logged the failure.
 		// The timer exists before the next attempt's time is announced.
