@@ -106,6 +106,7 @@ type Agent struct {
 	gate   gate
 	frames atomic.Uint64 // frames that passed the gate
 	status atomic.Pointer[Status]
+	link   atomic.Pointer[LinkStatus] // SetLink; nil without a hub link
 	start  time.Time
 
 	subMu sync.Mutex // guards subs
@@ -211,7 +212,7 @@ func (a *Agent) call(ctx context.Context, ev Event) error {
 func (a *Agent) Status() Status {
 	st := *a.status.Load()
 	st.Frames = a.frames.Load()
-	return st
+	return st.WithLink(a.link.Load())
 }
 
 // Subscribe returns a channel that receives each new status (the current one

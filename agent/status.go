@@ -3,6 +3,7 @@
 package agent
 
 import (
+	"maps"
 	"sort"
 	"time"
 )
@@ -29,11 +30,58 @@ type Status struct {
 	Faults    map[string]string `json:"faults"`
 	Frames    uint64            `json:"frames"`  // frames that passed the gate since start
 	Viewers   int               `json:"viewers"` // live-view sessions open now
+	// Link is the hub link's state (nil without MQTT). The link reports it
+	// (Agent.SetLink); the loop does not own it.
+	Link *LinkStatus `json:"link,omitempty"`
 
 	Version string    `json:"version"`
 	Since   time.Time `json:"since"` // agent start
 	Time    time.Time `json:"time"`  // when this snapshot was taken
 }
+
+// LinkStatus is what the MQTT link reports about itself: connection state,
+// the last connection error, and the audit records the hub has not
+// acknowledged yet (docs/mqtt.md, "Link state").
+type LinkStatus struct {
+	State       string    `json:"state"`                  // connecting, connected, down, stopped
+	LastError   string    `json:"last_error,omitempty"`   // the last connection failure, explained
+	LastErrorAt time.Time `json:"last_error_at,omitzero"` // when it happened
+	Failures    int       `json:"failures,omitempty"`     // failed attempts since the last connection
+	NextAttempt time.Time `json:"next_attempt,omitzero"`  // when the next attempt is due (state down)
+	// AuditUnacked counts the audit records the hub has not acknowledged;
+	// AuditOldest is the time of the oldest of them.
+	AuditUnacked int       `json:"audit_unacked"`
+	AuditOldest  time.Time `json:"audit_oldest_unacked,omitzero"`
+	// Fault, when set, is a configuration error of the link that loses
+	// data (e.g. a certificate CN that is not the node id): it is also
+	// reported as the fault FaultHubLink.
+	Fault string `json:"fault,omitempty"`
+}
+
+// FaultHubLink is the fault kind a LinkStatus.Fault is reported under.
+const FaultHubLink = "hub_link"
+
+// WithLink returns s with the link's state, and its fault if any, added.
+// s's faults map is shared by every holder of s: it is copied first.
+func (s Status) WithLink(l *LinkStatus) Status {
+	if l == nil {
+		return s
+	}
+	c := *l
+	s.Link = &c
+	if l.Fault != "" {
+		f := make(map[string]string, len(s.Faults)+1)
+		maps.Copy(f, s.Faults)
+		f[FaultHubLink] = l.Fault
+		s.Faults = f
+	}
+	return s
+}
+
+// SetLink records the hub link's state; Status returns it from now on.
+// Safe from any goroutine; it does not republish the status (the link
+// publishes its own).
+func (a *Agent) SetLink(l LinkStatus) { a.link.Store(&l) }
 
 // ViewerCounter is implemented by frame sinks that serve viewers (live
 // view), so that the status can report how many are watching.

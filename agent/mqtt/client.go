@@ -7,11 +7,15 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"os"
+	"syscall"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 )
 
 // Client limits.
@@ -88,6 +92,7 @@ func (c ClientConfig) Options() (*paho.ClientOptions, error) {
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
+		SetProtocolVersion(4). // 3.1.1 only: no second attempt with 3.1 after each refusal
 		SetMaxReconnectInterval(MaxReconnectInterval).
 		SetCleanSession(true).
 		SetStore(newCopyStore()). // see copyStore: paho's MemoryStore races on resend
@@ -113,4 +118,59 @@ func (c ClientConfig) TLS() (*tls.Config, error) {
 		return nil, fmt.Errorf("mqtt: client certificate: %w", err)
 	}
 	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool, Certificates: []tls.Certificate{cert}}, nil
+}
+
+// CertCN returns the common name of the client certificate; ok is false
+// when there is no certificate file (an insecure link).
+func (c ClientConfig) CertCN() (cn string, ok bool, err error) {
+	if c.CertFile == "" || c.KeyFile == "" {
+		return "", false, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return "", false, fmt.Errorf("mqtt: client certificate: %w", err)
+	}
+	leaf := cert.Leaf
+	if leaf == nil {
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return "", false, fmt.Errorf("mqtt: client certificate: %w", err)
+		}
+	}
+	return leaf.Subject.CommonName, true, nil
+}
+
+// ExplainConnectError says what a failed connection attempt means, for a
+// person: which certificate is wrong, or that nothing listens. It keeps
+// the library's error at the end.
+func (c ClientConfig) ExplainConnectError(err error) string {
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		opErr     *net.OpError
+		dnsErr    *net.DNSError
+	)
+	tlsUsed := c.CAFile != "" || !c.Insecure
+	switch {
+	case errors.As(err, &unknownCA):
+		return fmt.Sprintf("broker certificate not signed by the CA in %s (%v)", c.CAFile, err)
+	case errors.As(err, &hostErr):
+		return fmt.Sprintf("broker certificate is not for this host name (%v)", err)
+	case errors.As(err, &invalid):
+		return fmt.Sprintf("broker certificate is not valid (%v)", err)
+	case errors.As(err, &opErr) && opErr.Op == "remote error":
+		return fmt.Sprintf("the broker refused the TLS handshake: it does not accept the client certificate in %s (signed by another CA, expired or revoked?) (%v)", c.CertFile, err)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("nothing listens at the broker address (connection refused; broker down or wrong port) (%v)", err)
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("cannot resolve the broker's host name (%v)", err)
+	case tlsUsed && (errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE)):
+		return fmt.Sprintf("the broker closed the connection during the handshake: it probably does not accept the client certificate in %s (signed by another CA, expired or revoked?) (%v)", c.CertFile, err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Sprintf("no answer from the broker in time (%v)", err)
+	case errors.Is(err, packets.ErrorRefusedNotAuthorised), errors.Is(err, packets.ErrorRefusedBadUsernameOrPassword),
+		errors.Is(err, packets.ErrorRefusedIDRejected):
+		return fmt.Sprintf("the broker refused the login (%v)", err)
+	}
+	return err.Error()
 }

@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,6 +94,7 @@ func startAgent(t testing.TB, node, zone, dir string) *testAgent {
 func startLink(t testing.TB, ta *testAgent, cfg Config) (stop func()) {
 	t.Helper()
 	cfg.Outbox = ta.outbox
+	cfg.OnLinkStatus = ta.SetLink
 	l, err := NewLink(cfg, ta)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +115,13 @@ type watcher struct {
 	last   map[string][]byte
 	all    map[string][][]byte
 	notify chan struct{}
+	// acking: the watcher acknowledges every audit record it receives,
+	// as a hub does.
+	acking atomic.Bool
 }
+
+// ackAudit makes w acknowledge every audit record it receives from now on.
+func (w *watcher) ackAudit() *watcher { w.acking.Store(true); return w }
 
 func newWatcher(t testing.TB, cc ClientConfig, topics ...string) *watcher {
 	t.Helper()
@@ -124,6 +133,12 @@ func (w *watcher) on(_ paho.Client, m paho.Message) {
 	w.last[m.Topic()] = m.Payload()
 	w.all[m.Topic()] = append(w.all[m.Topic()], m.Payload())
 	w.mu.Unlock()
+	if w.acking.Load() && strings.HasSuffix(m.Topic(), "/audit") {
+		if r, err := ParseAuditRecord(m.Payload()); err == nil {
+			// Not waited for: this runs on paho's goroutine.
+			w.c.Publish(m.Topic()+"/ack", 1, false, AckPayload(r.ID))
+		}
+	}
 	select {
 	case w.notify <- struct{}{}:
 	default:

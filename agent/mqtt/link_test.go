@@ -60,7 +60,7 @@ func TestLinkEmbedded(t *testing.T) {
 	cc := ClientConfig{Brokers: []string{url}, Insecure: true, Keepalive: 2 * time.Second}
 	ta := startAgent(t, "node-1", "reception", t.TempDir())
 	now := cmdNow
-	cfg := Config{Client: cc, Node: "node-1", Version: "test", HADiscovery: true,
+	cfg := Config{Client: cc, Node: "node-1", Version: "test", HADiscovery: true, AuditResendMin: 200 * time.Millisecond,
 		Now: func() time.Time { return now }, Sys: fstest.MapFS{DefaultThermalPath: {Data: []byte("48312\n")}}}
 	startLink(t, ta, cfg)
 	topics := NodeTopics("camnode", "node-1")
@@ -70,7 +70,7 @@ func TestLinkEmbedded(t *testing.T) {
 	probe := newWatcher(t, ClientConfig{Brokers: []string{url}, Insecure: true, ClientID: "probe"}, topics.Privacy)
 	probe.wait(t, 10*time.Second, "node online (retained privacy)", func() bool { return probe.get(topics.Privacy) == "on" })
 	cc.ClientID = "hub"
-	w := newWatcher(t, cc, "camnode/node-1/#", "homeassistant/#")
+	w := newWatcher(t, cc, "camnode/node-1/#", "homeassistant/#").ackAudit()
 	w.wait(t, 10*time.Second, "retained availability+status", func() bool {
 		_, ok := w.status(topics)
 		return w.get(topics.Availability) == "online" && ok && w.get(topics.Privacy) == "on"

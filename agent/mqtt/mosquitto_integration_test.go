@@ -119,11 +119,11 @@ func TestMosquittoBrokerRestart(t *testing.T) {
 	b := mqtttest.StartMosquitto(t, p, mqtttest.Options{})
 	ccN, ccHub := tlsClient(t, p, b, "node-r"), tlsClient(t, p, b, "hub")
 	ta := startAgent(t, "node-r", "reception", t.TempDir())
-	startLink(t, ta, Config{Client: ccN, Node: "node-r"})
+	startLink(t, ta, Config{Client: ccN, Node: "node-r", AuditResendMin: 500 * time.Millisecond})
 	topics := NodeTopics("camnode", "node-r")
 	// The hub keeps a persistent session, so the broker queues audit
 	// records for it across its own restart (persistence true).
-	w := newWatcherOpts(t, ccHub, func(o *paho.ClientOptions) { o.SetCleanSession(false) }, "camnode/node-r/#")
+	w := newWatcherOpts(t, ccHub, func(o *paho.ClientOptions) { o.SetCleanSession(false) }, "camnode/node-r/#").ackAudit()
 	w.wait(t, 15*time.Second, "online", func() bool { return w.get(topics.Availability) == "online" })
 
 	b.Stop()
@@ -178,6 +178,14 @@ func TestMosquittoKill9Will(t *testing.T) {
 // (cc.Brokers[0]) and keepalive, until the test ends.
 func startCamnode(t testing.TB, node string, cc ClientConfig, keepalive time.Duration) *os.Process {
 	t.Helper()
+	p, _ := startCamnodeExit(t, node, cc, keepalive)
+	return p
+}
+
+// startCamnodeExit is startCamnode that also returns a channel closed when
+// the process has exited.
+func startCamnodeExit(t testing.TB, node string, cc ClientConfig, keepalive time.Duration) (*os.Process, <-chan struct{}) {
+	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "camnode")
 	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/camnode").CombinedOutput(); err != nil {
@@ -191,7 +199,7 @@ func startCamnode(t testing.TB, node string, cc ClientConfig, keepalive time.Dur
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
-	return cmd.Process
+	return cmd.Process, exited
 }
 
 // writeNodeConfig provisions a node in dir (identity, keys) and writes a

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/firmware"
 )
 
 // Outbox limits (defaults).
@@ -39,9 +40,16 @@ type OutboxOptions struct {
 	Now        func() time.Time
 }
 
-// Outbox is a durable queue of audit records waiting for the broker's
-// PUBACK. It implements agent.Auditor: Append returns once the record is
-// fsynced to the outbox file.
+// Outbox is a durable queue of audit records waiting for the hub's
+// acknowledgement (an id on Topics.AuditAck, not merely the broker's
+// PUBACK: a broker acknowledges what its ACL then drops, and one without
+// persistence loses what it acknowledged when it restarts). It implements
+// agent.Auditor: Append returns once the record is fsynced to the outbox
+// file.
+//
+// In memory each record is also marked "sent" once the broker PUBACKed it
+// (MarkSent); Unsent returns what is still to be published and Resend
+// marks everything unsent again, for the link's resend rounds.
 //
 // The file is a log of JSON lines: {"add":record}, {"ack":"id"} and
 // {"overflow":{...}}. Opening it replays the log and rewrites it with only
@@ -71,13 +79,17 @@ type Outbox struct {
 	acks     int // ack lines in the file
 	overflow Overflow
 	closed   bool
+	damaged  int // lines skipped when the file was opened
 
-	wake chan struct{}
+	wake    chan struct{} // records were queued (or marked unsent)
+	changed chan struct{} // the number of pending records changed
+	acked   chan struct{} // the hub acknowledged a record
 }
 
 type pendingRec struct {
 	rec  agent.AuditRecord
 	size int
+	sent bool // PUBACKed in this process, waiting for the hub's ack
 }
 
 // Overflow counts records the outbox could not hold.
@@ -89,9 +101,11 @@ type Overflow struct {
 
 // OutboxStats is the outbox's state, published in the status.
 type OutboxStats struct {
-	Pending  int `json:"pending"`
+	Pending  int `json:"pending"` // records the hub has not acknowledged
 	Bytes    int `json:"bytes"`
 	Overflow int `json:"overflow"` // records not yet reported by an outbox_overflow record
+	// Oldest is the time of the oldest pending record.
+	Oldest time.Time `json:"oldest,omitzero"`
 }
 
 type outboxLine struct {
@@ -102,19 +116,7 @@ type outboxLine struct {
 
 // OpenOutbox opens (creating) the outbox at path and replays it.
 func OpenOutbox(path string, opts OutboxOptions) (*Outbox, error) {
-	if opts.MaxRecords <= 0 {
-		opts.MaxRecords = DefaultOutboxRecords
-	}
-	if opts.MaxBytes <= 0 {
-		opts.MaxBytes = DefaultOutboxBytes
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	o := &Outbox{opts: opts, log: opts.Logger, path: path, wake: make(chan struct{}, 1)}
+	o := newOutbox(path, opts)
 	if err := o.replay(); err != nil {
 		return nil, err
 	}
@@ -130,8 +132,35 @@ func OpenOutbox(path string, opts OutboxOptions) (*Outbox, error) {
 	return o, nil
 }
 
+// newOutbox returns an outbox with no file yet (replay and compactLocked
+// open it).
+func newOutbox(path string, opts OutboxOptions) *Outbox {
+	if opts.MaxRecords <= 0 {
+		opts.MaxRecords = DefaultOutboxRecords
+	}
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultOutboxBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Outbox{opts: opts, log: opts.Logger, path: path, wake: make(chan struct{}, 1),
+		changed: make(chan struct{}, 1), acked: make(chan struct{}, 1)}
+}
+
+// maxOutboxFile bounds what replay reads: far above what MaxRecords of
+// MaxBytes and their ack lines take, far below what could hurt a Pi.
+const maxOutboxFile = 256 << 20
+
+// replay reads the log. Only a regular file is read (a FIFO or a device in
+// its place is an error, never a hang or an endless read), at most
+// maxOutboxFile bytes of it; a damaged line is counted (and reported as
+// overflow), never fatal for the lines after it.
 func (o *Outbox) replay() error {
-	f, err := os.Open(o.path)
+	f, err := firmware.OpenRegular(o.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -139,55 +168,13 @@ func (o *Outbox) replay() error {
 		return fmt.Errorf("audit outbox: %w", err)
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 64<<10)
-	var damaged int
-	byID := map[string]bool{}
-	for lineNo := 1; ; lineNo++ {
-		line, err := r.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			// A line longer than any record we write: skip it whole.
-			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = r.ReadSlice('\n')
-			}
-			damaged++
-			continue
-		}
-		if len(line) == 0 && err == io.EOF {
-			break
-		}
-		if err != nil && err != io.EOF {
-			return fmt.Errorf("audit outbox: %w", err)
-		}
-		last := err == io.EOF // no newline: the last write may be cut short
-		var l outboxLine
-		if jerr := json.Unmarshal(bytes.TrimSpace(line), &l); jerr != nil {
-			if last {
-				break // a torn final write: its Append reported an error
-			}
-			damaged++
-			o.log.Error("audit outbox: damaged line skipped", "line", lineNo, "err", jerr)
-			continue
-		}
-		switch {
-		case l.Add != nil:
-			if l.Add.ID == "" || byID[l.Add.ID] {
-				damaged++
-				continue
-			}
-			byID[l.Add.ID] = true
-			o.pushLocked(*l.Add)
-		case l.Ack != "":
-			o.removeLocked(l.Ack)
-		case l.Overflow != nil:
-			o.overflow = *l.Overflow
-		default:
-			damaged++
-		}
-		if err == io.EOF {
-			break
-		}
+	damaged, err := o.replayFrom(io.LimitReader(f, maxOutboxFile))
+	if err != nil {
+		return fmt.Errorf("audit outbox: %s: %w", o.path, err)
 	}
 	if damaged > 0 {
+		o.log.Error("audit outbox: damaged lines skipped; counted as not forwarded", "lines", damaged, "path", o.path)
+		o.damaged = damaged
 		now := o.opts.Now()
 		o.overflow.Count += damaged
 		if o.overflow.First.IsZero() {
@@ -196,6 +183,63 @@ func (o *Outbox) replay() error {
 		o.overflow.Last = now
 	}
 	return nil
+}
+
+// replayFrom applies the log lines of r and returns how many were damaged.
+func (o *Outbox) replayFrom(r io.Reader) (damaged int, err error) {
+	br := bufio.NewReaderSize(r, maxOutboxLine)
+	byID := map[string]bool{}
+	for lineNo := 1; ; lineNo++ {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A line longer than any record we write: skip it whole.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			damaged++
+			if err == io.EOF {
+				return damaged, nil
+			}
+			if err != nil {
+				return damaged, err
+			}
+			continue
+		}
+		if len(line) == 0 && err == io.EOF {
+			return damaged, nil
+		}
+		if err != nil && err != io.EOF {
+			return damaged, err
+		}
+		last := err == io.EOF // no newline: the last write may be cut short
+		var l outboxLine
+		if jerr := firmware.DecodeJSON(bytes.TrimSpace(line), &l); jerr != nil {
+			if last {
+				return damaged, nil // a torn final write: its Append reported an error
+			}
+			damaged++
+			o.log.Error("audit outbox: damaged line skipped", "line", lineNo, "err", jerr)
+			continue
+		}
+		switch {
+		case l.Add != nil && l.Ack == "" && l.Overflow == nil:
+			if l.Add.ID == "" || byID[l.Add.ID] || o.fullLocked(0) {
+				damaged++
+				break
+			}
+			byID[l.Add.ID] = true
+			o.pushLocked(*l.Add)
+		case l.Ack != "" && l.Add == nil && l.Overflow == nil:
+			o.removeLocked(l.Ack)
+		case l.Overflow != nil && l.Add == nil && l.Ack == "":
+			o.overflow = *l.Overflow
+		default:
+			damaged++
+		}
+		if last {
+			return damaged, nil
+		}
+	}
 }
 
 func (o *Outbox) pushLocked(rec agent.AuditRecord) {
@@ -258,6 +302,7 @@ func (o *Outbox) Append(rec agent.AuditRecord) error {
 	}
 	o.pushLocked(rec)
 	o.signal()
+	poke(o.changed)
 	return nil
 }
 
@@ -299,6 +344,7 @@ func (o *Outbox) reportOverflowLocked() {
 	o.pushLocked(rec)
 	o.overflow = Overflow{}
 	o.signal()
+	poke(o.changed)
 }
 
 // Pending returns up to n of the oldest pending records.
@@ -313,8 +359,65 @@ func (o *Outbox) Pending(n int) []agent.AuditRecord {
 	return out
 }
 
-// Ack removes the record id after the broker acknowledged it. Unknown ids
-// are ignored.
+// Unsent returns up to n of the oldest pending records not marked sent.
+func (o *Outbox) Unsent(n int) []agent.AuditRecord {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []agent.AuditRecord
+	for _, p := range o.pending {
+		if len(out) == n {
+			break
+		}
+		if !p.sent {
+			out = append(out, p.rec)
+		}
+	}
+	return out
+}
+
+// MarkSent marks the record id as published (the broker PUBACKed it): it
+// waits for the hub's acknowledgement and Unsent skips it until Resend.
+func (o *Outbox) MarkSent(id string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := range o.pending {
+		if o.pending[i].rec.ID == id {
+			o.pending[i].sent = true
+			return
+		}
+	}
+}
+
+// Resend marks every pending record unsent, so that the link publishes
+// them again, and returns how many there are.
+func (o *Outbox) Resend() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i := range o.pending {
+		o.pending[i].sent = false
+	}
+	if len(o.pending) > 0 {
+		o.signal()
+	}
+	return len(o.pending)
+}
+
+// AwaitingAck reports whether some record was sent and is still waiting
+// for the hub's acknowledgement.
+func (o *Outbox) AwaitingAck() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, p := range o.pending {
+		if p.sent {
+			return true
+		}
+	}
+	return false
+}
+
+// Ack removes the record id once the hub acknowledged it. Unknown ids (a
+// duplicate acknowledgement, a record acknowledged before a restart) are
+// ignored.
 func (o *Outbox) Ack(id string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -324,6 +427,8 @@ func (o *Outbox) Ack(id string) error {
 	if !o.removeLocked(id) {
 		return nil
 	}
+	poke(o.changed)
+	poke(o.acked)
 	b, _ := json.Marshal(outboxLine{Ack: id})
 	if err := o.writeLocked(b); err != nil {
 		return err
@@ -338,9 +443,9 @@ func (o *Outbox) Ack(id string) error {
 	return nil
 }
 
-// compactLocked rewrites the file with only the pending records and the
-// overflow counter, atomically (temp file, fsync, rename, fsync dir).
-func (o *Outbox) compactLocked() error {
+// compactedLocked returns the compacted log: the pending records and the
+// overflow counter.
+func (o *Outbox) compactedLocked() *bytes.Buffer {
 	var buf bytes.Buffer
 	for _, p := range o.pending {
 		b, _ := json.Marshal(outboxLine{Add: &p.rec})
@@ -353,6 +458,13 @@ func (o *Outbox) compactLocked() error {
 		buf.Write(b)
 		buf.WriteByte('\n')
 	}
+	return &buf
+}
+
+// compactLocked rewrites the file with only the pending records and the
+// overflow counter, atomically (temp file, fsync, rename, fsync dir).
+func (o *Outbox) compactLocked() error {
+	buf := o.compactedLocked()
 	dir := filepath.Dir(o.path)
 	tmp, err := os.CreateTemp(dir, ".outbox-*")
 	if err != nil {
@@ -393,18 +505,31 @@ func (o *Outbox) compactLocked() error {
 func (o *Outbox) Stats() OutboxStats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return OutboxStats{Pending: len(o.pending), Bytes: o.bytes, Overflow: o.overflow.Count}
+	st := OutboxStats{Pending: len(o.pending), Bytes: o.bytes, Overflow: o.overflow.Count}
+	if len(o.pending) > 0 {
+		st.Oldest = o.pending[0].rec.Time
+	}
+	return st
+}
+
+// Damaged returns how many lines of the file were damaged when it was
+// opened (they are counted as overflow, and reported).
+func (o *Outbox) Damaged() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.damaged
 }
 
 // Wake receives a value when records were queued.
 func (o *Outbox) Wake() <-chan struct{} { return o.wake }
 
-func (o *Outbox) signal() {
-	select {
-	case o.wake <- struct{}{}:
-	default:
-	}
-}
+// Changed receives a value when the number of pending records changed.
+func (o *Outbox) Changed() <-chan struct{} { return o.changed }
+
+// Acked receives a value when the hub acknowledged a record.
+func (o *Outbox) Acked() <-chan struct{} { return o.acked }
+
+func (o *Outbox) signal() { poke(o.wake) }
 
 // Close closes the file. Pending records stay in it for the next start.
 func (o *Outbox) Close() error {

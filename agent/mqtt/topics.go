@@ -10,6 +10,7 @@ type Topics struct {
 	Command      string // Command JSON, from the hub
 	Result       string // Result JSON, answers a Command
 	Audit        string // AuditRecord JSON, QoS 1, not retained
+	AuditAck     string // AuditAck JSON from the hub: records it has stored
 }
 
 // HAStatusTopic is where Home Assistant announces that it (re)started. The
@@ -26,5 +27,6 @@ func NodeTopics(prefix, node string) Topics {
 		Command:      b + "cmd/privacy",
 		Result:       b + "cmd/result",
 		Audit:        b + "audit",
+		AuditAck:     b + "audit/ack",
 	}
 }

@@ -28,6 +28,7 @@ func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	timeout := fs.Duration("timeout", 0, "exit after this long (0: no limit)")
 	session := fs.String("session", "", "persistent session name: records published while away are delivered next time")
 	asJSON := fs.Bool("json", false, "print each record as a JSON line")
+	noAck := fs.Bool("no-ack", false, "do not acknowledge the records (a read-only observer: the node keeps them for the hub)")
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
 	}
@@ -43,9 +44,10 @@ func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	recs := make(chan agent.AuditRecord, 256)
 	topics := mqtt.NodeTopics(bf.prefix, node)
 	handler := func(_ paho.Client, m paho.Message) {
-		var r agent.AuditRecord
-		if json.Unmarshal(m.Payload(), &r) != nil {
-			fmt.Fprintf(stderr, "camctl audit: unreadable record on %s: %.80q\n", m.Topic(), m.Payload())
+		r, err := mqtt.ParseAuditRecord(m.Payload())
+		if err != nil {
+			// Not acknowledged: the node keeps it.
+			fmt.Fprintf(stderr, "camctl audit: unreadable record on %s (%v): %.80q\n", m.Topic(), err, m.Payload())
 			return
 		}
 		select { // a full buffer only delays paho; never past the end
@@ -67,18 +69,38 @@ func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		case <-ctx.Done():
 			return nil
 		case r := <-recs:
-			if seen[r.ID] {
-				continue // QoS 1 may deliver twice: drop duplicates by id
+			// A record may come twice (QoS 1, and the node publishes
+			// again what the hub did not acknowledge): print it once,
+			// acknowledge it every time.
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				n++
+				if *asJSON {
+					b, _ := json.Marshal(r)
+					fmt.Fprintf(stdout, "%s\n", b)
+				} else {
+					fmt.Fprintf(stdout, "%s  %-8s %-8s %-4s %-20s %s  [%s]\n", r.Time.Local().Format(time.DateTime), r.Kind, r.Source, r.Privacy, r.Actor, r.Reason, r.ID)
+				}
 			}
-			seen[r.ID] = true
-			n++
-			if *asJSON {
-				b, _ := json.Marshal(r)
-				fmt.Fprintf(stdout, "%s\n", b)
-				continue
+			if !*noAck {
+				if err := ackAudit(c, topics, r.ID); err != nil {
+					return err
+				}
 			}
-			fmt.Fprintf(stdout, "%s  %-8s %-8s %-4s %-20s %s  [%s]\n", r.Time.Local().Format(time.DateTime), r.Kind, r.Source, r.Privacy, r.Actor, r.Reason, r.ID)
 		}
+	}
+	return nil
+}
+
+// ackAudit tells the node that the record id is stored (printed): it may
+// drop it from its outbox.
+func ackAudit(c paho.Client, topics mqtt.Topics, id string) error {
+	t := c.Publish(topics.AuditAck, 1, false, mqtt.AckPayload(id))
+	if !t.WaitTimeout(10 * time.Second) {
+		return fmt.Errorf("acknowledging audit record %s: the broker did not answer", id)
+	}
+	if err := t.Error(); err != nil {
+		return fmt.Errorf("acknowledging audit record %s: %w", id, err)
 	}
 	return nil
 }

@@ -22,6 +22,13 @@ import (
 // broker with cc, until the test ends.
 func startNode(t *testing.T, cc mqtt.ClientConfig, node, zone string) *agent.Agent {
 	t.Helper()
+	a, _ := startNodeOutbox(t, cc, node, zone)
+	return a
+}
+
+// startNodeOutbox is startNode that also returns the node's audit outbox.
+func startNodeOutbox(t *testing.T, cc mqtt.ClientConfig, node, zone string) (*agent.Agent, *mqtt.Outbox) {
+	t.Helper()
 	dir := t.TempDir()
 	cam, err := capture.NewSynthetic(capture.SyntheticConfig{Width: 64, Height: 48, Pixel: capture.I420, FPS: 10})
 	if err != nil {
@@ -48,7 +55,7 @@ func startNode(t *testing.T, cc mqtt.ClientConfig, node, zone string) *agent.Age
 	go func() { a.Run(ctx); close(aDone) }()
 	go func() { l.Run(ctx); close(lDone) }()
 	t.Cleanup(func() { cancel(); <-aDone; <-lDone; ob.Close() })
-	return a
+	return a, ob
 }
 
 func camctl(ctx context.Context, args ...string) (string, error) {

@@ -66,7 +66,7 @@ func (b *brokerFlags) connectWith(timeout time.Duration, set func(*paho.ClientOp
 		return nil, fmt.Errorf("broker %s: no answer within %v", b.broker, timeout)
 	}
 	if err := t.Error(); err != nil {
-		return nil, fmt.Errorf("broker %s: %w", b.broker, err)
+		return nil, fmt.Errorf("broker %s: %s", b.broker, cc.ExplainConnectError(err))
 	}
 	return c, nil
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os/user"
+	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -67,6 +68,12 @@ func cmdPrivacy(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if err != nil {
 		return err
 	}
+	// The node's retained availability, to tell "offline" from "not
+	// allowed" if no result comes.
+	var seen nodeSeen
+	if err := subscribe(c, topics.Availability, seen.handle, *timeout); err != nil {
+		return err
+	}
 	if t := c.Publish(topics.Command, 1, false, cmd); !t.WaitTimeout(*timeout) || t.Error() != nil {
 		return fmt.Errorf("publishing the command: %v", t.Error())
 	}
@@ -89,8 +96,37 @@ func cmdPrivacy(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			return exitError{code: 1, msg: "error: " + res.Reason}
 		}
 	case <-ctx.Done():
-		return exitError{code: 1, msg: fmt.Sprintf("no result from %s within %v (node offline? check `camctl watch`)", node, *timeout)}
+		return exitError{code: 1, msg: fmt.Sprintf("no result from %s within %v: %s", node, *timeout, seen.why())}
 	}
+}
+
+// nodeSeen is what camctl could read of a node's retained availability.
+type nodeSeen struct {
+	mu    sync.Mutex
+	avail string // "" when nothing could be read
+}
+
+func (n *nodeSeen) handle(_ paho.Client, m paho.Message) {
+	n.mu.Lock()
+	n.avail = string(m.Payload())
+	n.mu.Unlock()
+}
+
+// why explains a missing result. A broker's ACL drops a publish it does
+// not allow and still acknowledges it (MQTT 3.1.1 cannot say no), so the
+// only hint is a node known to be online that does not answer.
+func (n *nodeSeen) why() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch n.avail {
+	case "online":
+		return "the node is online, so your certificate may not be allowed to command this node (ACL: only the hub identity may publish commands)"
+	case "offline":
+		return "the node is offline (its availability says so)"
+	case "":
+		return "the node's availability is not readable: the node never connected, or your certificate may not read or command this node (ACL); check `camctl watch` with the hub's certificate"
+	}
+	return fmt.Sprintf("the node's availability is %.40q", n.avail)
 }
 
 func onOff(b bool) string {

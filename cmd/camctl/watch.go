@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/camnode/camnode/agent/mqtt"
+	"github.com/camnode/camnode/firmware"
 )
 
 // fleet is what watch knows about each node, from retained topics.
@@ -50,9 +50,9 @@ func (f *fleet) handle(topic string, payload []byte) {
 	case "availability":
 		n.online = string(payload)
 	case "status":
-		var st mqtt.StatusPayload
-		if len(payload) > 64<<10 || json.Unmarshal(payload, &st) != nil {
-			n.bad = fmt.Sprintf("unreadable status (%d bytes)", len(payload))
+		st, err := parseStatus(payload)
+		if err != nil {
+			n.bad = fmt.Sprintf("unreadable status (%d bytes): %v", len(payload), err)
 			return
 		}
 		n.status, n.bad = &st, ""
@@ -61,6 +61,34 @@ func (f *fleet) handle(topic string, payload []byte) {
 	case f.change <- struct{}{}:
 	default:
 	}
+}
+
+// maxStatusSize bounds a status payload camctl reads.
+const maxStatusSize = 64 << 10
+
+// parseStatus decodes a node's retained status, strictly.
+func parseStatus(payload []byte) (mqtt.StatusPayload, error) {
+	var st mqtt.StatusPayload
+	if len(payload) > maxStatusSize {
+		return st, fmt.Errorf("more than %d bytes", maxStatusSize)
+	}
+	if err := firmware.DecodeJSON(payload, &st); err != nil {
+		return mqtt.StatusPayload{}, err
+	}
+	return st, nil
+}
+
+// empty reports whether nothing at all was received.
+func (f *fleet) empty() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.nodes) == 0
+}
+
+// errNothingReadable explains an empty fleet: the broker's ACL does not
+// refuse a subscription it will not serve, it just delivers nothing.
+func errNothingReadable(prefix string) error {
+	return exitError{code: 1, msg: fmt.Sprintf("no node status or availability received under %s/: no node ever connected to this broker, or your certificate may not read %s/# (ACL: only the hub identity may)", prefix, prefix)}
 }
 
 // table renders the fleet, one node a line, sorted by node id.
@@ -154,16 +182,27 @@ func cmdWatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 				quiet.Reset(*settle)
 			}
 		}
+		if f.empty() {
+			return errNothingReadable(bf.prefix)
+		}
 		f.table(stdout)
 		return nil
 	}
 	redraw := time.NewTicker(time.Second)
 	defer redraw.Stop()
+	// Retained messages come at once after the subscription: nothing at
+	// all for a while means nothing is readable.
+	nothing := time.NewTimer(max(10**settle, 10*time.Second))
+	defer nothing.Stop()
 	dirty := true
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-nothing.C:
+			if f.empty() {
+				return errNothingReadable(bf.prefix)
+			}
 		case <-f.change:
 			dirty = true
 		case <-redraw.C:

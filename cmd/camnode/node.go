@@ -161,6 +161,11 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	ctlDone := make(chan error, 1)
 	go func() { ctlDone <- a.ServeControl(ctx, ln, log.With("component", "control")) }()
 	var linkDone chan error // nil without MQTT
+	// The link outlives the agent's halt sequence: it is stopped only once
+	// the agent has halted, so its last retained status is the halted one
+	// (LED off, shutter closed, not streaming).
+	linkCtx, stopLink := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopLink()
 	if cfg.MQTT.Enabled() {
 		link, err := newLink(cfg, id, a, outbox, log)
 		if err != nil {
@@ -169,7 +174,7 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 			return err
 		}
 		linkDone = make(chan error, 1)
-		go func() { linkDone <- link.Run(ctx) }()
+		go func() { linkDone <- link.Run(linkCtx) }()
 	}
 	if opts.ready != nil {
 		opts.ready(a)
@@ -188,6 +193,7 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	}
 	lv.serve(ctx, a)
 	runErr := a.Run(ctx)
+	stopLink()
 	ln.Close()
 	<-ctlDone
 	if linkDone != nil {
@@ -210,8 +216,9 @@ func newLink(cfg config.Config, id firmware.Identity, a *agent.Agent, outbox *mq
 			Insecure: m.Insecure, ClientID: m.ClientID, Keepalive: m.Keepalive.D()},
 		Node: node, Prefix: m.TopicPrefix, Room: id.Room, Version: version,
 		HADiscovery: m.HADiscovery, Outbox: outbox, CommandIDs: filepath.Join(cfg.Node.StateDir, mqtt.CommandIDsFile),
-		Sys:    os.DirFS("/"),
-		Logger: log.With("component", "mqtt"),
+		OnLinkStatus: a.SetLink,
+		Sys:          os.DirFS("/"),
+		Logger:       log.With("component", "mqtt"),
 	}, a)
 }
 

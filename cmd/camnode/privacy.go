@@ -77,6 +77,25 @@ func printStatus(w io.Writer, st agent.Status) {
 	}
 	fmt.Fprintf(w, "camera    %s (frames out: %d, recording: %s)\n", st.Capture, st.Frames, rec)
 	fmt.Fprintf(w, "audio     %s\n", st.Audio)
+	if l := st.Link; l != nil {
+		line := l.State
+		if l.Failures > 0 {
+			line += fmt.Sprintf(", %d failed attempt(s)", l.Failures)
+		}
+		if !l.NextAttempt.IsZero() {
+			line += ", next at " + l.NextAttempt.Local().Format(time.TimeOnly)
+		}
+		fmt.Fprintf(w, "hub link  %s\n", line)
+		if l.LastError != "" {
+			fmt.Fprintf(w, "          last error %s: %s\n", l.LastErrorAt.Local().Format(time.DateTime), l.LastError)
+		}
+		audit := fmt.Sprintf("%d record(s) not yet acknowledged by the hub", l.AuditUnacked)
+		if !l.AuditOldest.IsZero() {
+			audit += fmt.Sprintf(", oldest from %s (%s ago)", l.AuditOldest.Local().Format(time.DateTime),
+				st.Time.Sub(l.AuditOldest).Round(time.Second))
+		}
+		fmt.Fprintf(w, "audit     %s\n", audit)
+	}
 	if f := st.FaultList(); len(f) > 0 {
 		fmt.Fprintf(w, "faults    %s\n", strings.Join(f, "\n          "))
 	}

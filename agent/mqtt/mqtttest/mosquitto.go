@@ -34,6 +34,12 @@ type Options struct {
 	// Config lines are appended to mosquitto.conf, for example
 	// "max_queued_messages 10000".
 	Config []string
+	// NoPersistence runs the broker as mosquitto's default does: nothing
+	// (retained messages, sessions, queued messages) survives a Stop.
+	NoPersistence bool
+	// ExtraACL lines are appended to the shipped ACL (e.g. a read-only
+	// "user observer" block).
+	ExtraACL []string
 	// Nagle leaves Nagle's algorithm on (mosquitto's default). By default
 	// the broker runs with set_tcp_nodelay true, as the shipped template
 	// asks: with Nagle, small acknowledged publishes wait for delayed ACKs
@@ -92,7 +98,11 @@ func StartMosquitto(t testing.TB, p *PKI, opts Options) *Broker {
 		hub = "hub"
 	}
 	acl := filepath.Join(dir, "acl")
-	if err := os.WriteFile(acl, []byte(strings.ReplaceAll(tmpl, "HUB_CN", hub)), 0o644); err != nil {
+	aclText := strings.ReplaceAll(tmpl, "HUB_CN", hub)
+	if len(opts.ExtraACL) > 0 {
+		aclText += "\n" + strings.Join(opts.ExtraACL, "\n") + "\n"
+	}
+	if err := os.WriteFile(acl, []byte(aclText), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	logTypes := opts.LogTypes
@@ -101,7 +111,7 @@ func StartMosquitto(t testing.TB, p *PKI, opts Options) *Broker {
 	}
 	cert, key := p.serverFiles()
 	var conf strings.Builder
-	fmt.Fprintf(&conf, "user root\npersistence true\npersistence_location %s/\nlog_dest file %s\n", dir, b.LogFile)
+	fmt.Fprintf(&conf, "user root\npersistence %v\npersistence_location %s/\nlog_dest file %s\n", !opts.NoPersistence, dir, b.LogFile)
 	for _, lt := range logTypes {
 		fmt.Fprintf(&conf, "log_type %s\n", lt)
 	}

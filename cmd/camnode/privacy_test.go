@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/camnode/camnode/agent"
+)
+
+// TestPrintStatusLink: `camnode privacy status` shows the hub link's state,
+// its last error and the audit records the hub has not acknowledged, and
+// the hub_link fault.
+func TestPrintStatusLink(t *testing.T) {
+	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	st := agent.Status{Node: "n1", Privacy: true, Shutter: "closed", Capture: "off", Audio: "absent", Time: now}
+	st = st.WithLink(&agent.LinkStatus{State: "down", Failures: 3, LastErrorAt: now.Add(-time.Second),
+		LastError: "broker certificate not signed by the CA in /etc/camnode/ca.pem (x509)", NextAttempt: now.Add(4 * time.Second),
+		AuditUnacked: 5, AuditOldest: now.Add(-90 * time.Second), Fault: `client certificate has CN "x", not the node id "n1"`})
+	var b strings.Builder
+	printStatus(&b, st)
+	out := b.String()
+	for _, want := range []string{
+		"hub link  down, 3 failed attempt(s), next at ",
+		"last error ", "broker certificate not signed by the CA in /etc/camnode/ca.pem",
+		"audit     5 record(s) not yet acknowledged by the hub, oldest from ", "(1m30s ago)",
+		`hub_link: client certificate has CN "x"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+	// Without MQTT there is no link line.
+	b.Reset()
+	printStatus(&b, agent.Status{Node: "n1"})
+	if strings.Contains(b.String(), "hub link") {
+		t.Errorf("a node without MQTT shows a hub link:\n%s", b.String())
+	}
+}
