@@ -16,6 +16,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -137,6 +138,9 @@ func TestProvisionRealImage(t *testing.T) {
 	if id.NodeID != "ward3-corridor-01" || id.ZoneClass != "corridor" || id.InitialPrivacy != "off" ||
 		len(id.Brokers) != 2 || id.HubKey == "" || !id.IssuedAt.Equal(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)) {
 		t.Fatalf("identity %+v", id)
+	}
+	if hub, err := readHubKey(f.hub); err != nil || base64.StdEncoding.EncodeToString(hub) != id.HubKey {
+		t.Fatalf("identity hub_key %q is not the hub key of %s (%v)", id.HubKey, f.hub, err)
 	}
 	hubKey, _ := firmware.DecodePublicKey(id.HubKey)
 	hubFile, _ := os.ReadFile(f.hub)
