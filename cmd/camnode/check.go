@@ -69,7 +69,7 @@ type checkDeps struct {
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "/boot/firmware/camnode/camnode.toml", "configuration file")
+	path := fs.String("config", defaultConfig, "configuration file")
 	noGPIO := fs.Bool("no-gpio", false, "skip the LED and shutter test")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	timeout := fs.Duration("timeout", 5*time.Second, "timeout for each network dial")
@@ -322,7 +322,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // openCheckGPIO opens the real pins through periph.
 func openCheckGPIO(c gpio.Config, log *slog.Logger) (agent.LED, agent.Shutter, func() error, error) {
 	if _, err := host.Init(); err != nil {
-		return nil, nil, nil, fmt.Errorf("gpio: %w", err)
+		return nil, nil, nil, fmt.Errorf("gpio: the GPIO drivers did not start (%w): is this the node's board, with /dev/gpiochip* present?", err)
 	}
 	d, err := gpio.Open(c, log)
 	if err != nil {
@@ -441,7 +441,7 @@ func checkClock(ctx context.Context, now func() time.Time, ntp func(context.Cont
 	synced, present, err := ntp(ctx)
 	switch {
 	case err != nil:
-		return checkResult{"clock", checkFail, "timedatectl: " + err.Error()}
+		return checkResult{"clock", checkFail, t.UTC().Format(time.RFC3339) + "; NTP state unreadable: " + err.Error()}
 	case !present:
 		return checkResult{"clock", checkWarn, t.UTC().Format(time.RFC3339) + "; NTP state unknown (no timedatectl)"}
 	case !synced:
@@ -457,7 +457,33 @@ func timedatectlNTP(ctx context.Context) (synced, present bool, err error) {
 	}
 	out, err := exec.CommandContext(ctx, "timedatectl", "show", "-p", "NTPSynchronized", "--value").Output()
 	if err != nil {
-		return false, true, err
+		return false, true, timedatectlError(err)
 	}
 	return strings.TrimSpace(string(out)) == "yes", true, nil
 }
+
+// timedatectlError says why timedatectl failed: its own words (stderr, not
+// just "exit status 1") and what an installer should look at.
+func timedatectlError(err error) error {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return fmt.Errorf("timedatectl: %w", err)
+	}
+	msg := strings.Join(strings.Fields(string(ee.Stderr)), " ")
+	if len(msg) > 300 {
+		msg = msg[:300] + "..."
+	}
+	if msg == "" {
+		msg = "no message"
+	}
+	hint := ""
+	switch {
+	case strings.Contains(msg, "not been booted with systemd"), strings.Contains(msg, "Failed to connect to bus"),
+		strings.Contains(msg, "Failed to create bus connection"):
+		hint = " (timedatectl asks systemd-timedated over D-Bus: is systemd PID 1 here, not a container or chroot, and is dbus running?)"
+	case strings.Contains(msg, "timedate1"), strings.Contains(msg, "not found"):
+		hint = " (is systemd-timedated installed? apt-get install systemd-timesyncd)"
+	}
+	return fmt.Errorf("timedatectl show -p NTPSynchronized failed (%v): %s%s", ee.ProcessState, msg, hint)
+}
+

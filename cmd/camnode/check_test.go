@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -330,5 +332,78 @@ func TestHaltOutputs(t *testing.T) {
 	}
 	if err := cmdHaltOutputs(t.Context(), []string{"-config", "/nonexistent.toml"}, &out, &out); err == nil || !strings.Contains(err.Error(), "nonexistent") {
 		t.Fatalf("missing config: %v", err)
+	}
+}
+
+// TestTimedatectlReason: when timedatectl fails, the clock check says what
+// it said (not only "exit status 1") and what to look at.
+func TestTimedatectlReason(t *testing.T) {
+	dir := t.TempDir()
+	script := "#!/bin/sh\necho \"System has not been booted with systemd as init system (PID 1). Can't operate.\" >&2\n" +
+		"echo \"Failed to connect to bus: Host is down\" >&2\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(dir, "timedatectl"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	r := checkClock(t.Context(), func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }, timedatectlNTP)
+	for _, want := range []string{"exit status 1", "has not been booted with systemd", "Failed to connect to bus: Host is down", "is systemd PID 1"} {
+		if !strings.Contains(r.Detail, want) {
+			t.Errorf("clock check %+v: no %q", r, want)
+		}
+	}
+	if r.Status != checkFail {
+		t.Errorf("status %s, want %s", r.Status, checkFail)
+	}
+}
+
+// TestConfigDefaults: run, check and halt-outputs read the same
+// configuration file when given no -config.
+func TestConfigDefaults(t *testing.T) {
+	for _, cmd := range []string{"run", "check", "halt-outputs"} {
+		var out, errb bytes.Buffer
+		_ = run(t.Context(), []string{cmd, "-h"}, nil, &out, &errb)
+		if !strings.Contains(errb.String(), `(default "`+defaultConfig+`")`) {
+			t.Errorf("camnode %s -h does not default -config to %s:\n%s", cmd, defaultConfig, errb.String())
+		}
+	}
+}
+
+// TestCheckConfigHelp: -h prints the usage; it is not a file name.
+func TestCheckConfigHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		var out, errb bytes.Buffer
+		err := run(t.Context(), []string{"check-config", arg}, nil, &out, &errb)
+		if err != nil || !strings.Contains(errb.String(), "usage: camnode check-config FILE") || strings.Contains(errb.String()+out.String(), "no such file") {
+			t.Errorf("check-config %s: %v\nstdout %q\nstderr %q", arg, err, out.String(), errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	err := run(t.Context(), []string{"check-config", "-x", "../../firmware/camnode.toml.sample"}, nil, &out, &errb)
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 2 {
+		t.Errorf("check-config -x FILE: %v, want a usage error (exit 2)", err)
+	}
+	// A file named like a flag is still reachable.
+	if err := run(t.Context(), []string{"check-config", "--", "../../firmware/camnode.toml.sample"}, nil, &out, &errb); err != nil {
+		t.Errorf("check-config -- FILE: %v", err)
+	}
+}
+
+// TestCheckGPIOUnknownPin: a pin name the machine does not have is reported
+// with what the installer should check, not with periph's internals.
+func TestCheckGPIOUnknownPin(t *testing.T) {
+	c := sampleConfig(t).GPIO
+	c.LED = "GPIO999"
+	open := func(c gpio.Config, log *slog.Logger) (agent.LED, agent.Shutter, func() error, error) {
+		d, err := gpio.Open(c, log) // no pins registered: as on a machine without that pin
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return d.LED, d.Shutter, d.Halt, nil
+	}
+	r := checkGPIO(t.Context(), c, open, slog.New(slog.DiscardHandler))
+	if r.Status != checkFail || strings.Contains(r.Detail, "host.Init") || !strings.Contains(r.Detail, `"GPIO999"`) ||
+		!strings.Contains(r.Detail, "gpioinfo") || !strings.Contains(r.Detail, "/dev/gpiochip") {
+		t.Fatalf("%+v: want a FAIL naming the pin and what to check (gpioinfo, /dev/gpiochip*), not host.Init", r)
 	}
 }

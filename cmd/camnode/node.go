@@ -37,7 +37,7 @@ type hardware struct {
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "/etc/camnode/camnode.toml", "configuration file")
+	path := fs.String("config", defaultConfig, "configuration file")
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
 	}
