@@ -486,4 +486,3 @@ func timedatectlError(err error) error {
 	}
 	return fmt.Errorf("timedatectl show -p NTPSynchronized failed (%v): %s%s", ee.ProcessState, msg, hint)
 }
-
