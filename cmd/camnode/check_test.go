@@ -83,7 +83,7 @@ func TestCheckIdentityAndZone(t *testing.T) {
 		}, checkFail, checkFail, "zone not verified"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			idRes, zoneRes, _ := checkIdentity(sampleConfig(t).Node, reader(tc.files(t)))
+			idRes, zoneRes, _, _ := checkIdentity(sampleConfig(t).Node, reader(tc.files(t)))
 			if idRes.Status != tc.id || zoneRes.Status != tc.zone || !strings.Contains(zoneRes.Detail, tc.detailHas) {
 				t.Fatalf("identity %+v zone %+v; want %s %s with %q", idRes, zoneRes, tc.id, tc.zone, tc.detailHas)
 			}
@@ -199,6 +199,8 @@ func TestCheckGPIO(t *testing.T) {
 	}
 }
 
+// TestCheckBrokers covers what needs no broker; check_integration_test.go
+// checks the broker's answers against a real mosquitto.
 func TestCheckBrokers(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -211,28 +213,47 @@ func TestCheckBrokers(t *testing.T) {
 			if err != nil {
 				return
 			}
-			c.Close() // not a TLS server: the handshake must fail
+			c.Close() // not a broker: TLS and CONNECT must fail
 		}
 	}()
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	closedAddr := closed.Addr().String()
 	closed.Close()
-	dial := (&net.Dialer{}).DialContext
+	id := firmware.Identity{NodeID: "n1"}
 	for _, tc := range []struct {
-		broker, want, detail string
+		name   string
+		mqtt   config.MQTT
+		want   string
+		detail string
 	}{
-		{"mqtt://" + ln.Addr().String(), checkWarn, "not TLS"},
-		{"mqtts://" + ln.Addr().String(), checkFail, "TLS"},
-		{"mqtt://" + closedAddr, checkFail, "refused"},
-		{"http://" + ln.Addr().String(), checkFail, "scheme"},
+		{"nothing listening", config.MQTT{Brokers: []string{"tcp://" + closedAddr}, Insecure: true}, checkFail, "unreachable: dial tcp " + closedAddr},
+		{"not a broker", config.MQTT{Brokers: []string{"tcp://" + ln.Addr().String()}, Insecure: true}, checkFail, "closed the connection"},
+		{"TLS files missing", config.MQTT{Brokers: []string{"ssl://" + ln.Addr().String()}}, checkFail, "TLS needs a CA file"},
+		{"bad scheme", config.MQTT{Brokers: []string{"http://" + ln.Addr().String()}, Insecure: true}, checkFail, "scheme"},
 	} {
-		r := checkBrokers(t.Context(), []string{tc.broker}, nil, time.Second, dial)
-		if len(r) != 1 || r[0].Status != tc.want || !strings.Contains(r[0].Detail, tc.detail) {
-			t.Errorf("%s: %+v, want %s with %q", tc.broker, r, tc.want, tc.detail)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := sampleConfig(t)
+			tc.mqtt.TopicPrefix, tc.mqtt.Keepalive = "camnode", config.Duration(10*time.Second)
+			cfg.MQTT = tc.mqtt
+			r := checkMQTT(t.Context(), cfg, id, nil, 5*time.Second)
+			if len(r) != 1 || r[0].Status != tc.want || !strings.Contains(r[0].Detail, tc.detail) {
+				t.Fatalf("%+v, want %s with %q", r, tc.want, tc.detail)
+			}
+			if strings.Contains(r[0].Detail, "will not report to a hub") {
+				t.Fatalf("%+v: an [mqtt] section is configured", r)
+			}
+		})
 	}
-	if r := checkBrokers(t.Context(), nil, nil, time.Second, dial); r[0].Status != checkWarn {
-		t.Errorf("no brokers: %+v", r)
+	// No [mqtt] brokers and none in the identity: a warning that says so.
+	r := checkMQTT(t.Context(), sampleConfig(t), id, nil, time.Second)
+	if len(r) != 1 || r[0].Status != checkWarn || !strings.Contains(r[0].Detail, "will not report to a hub") {
+		t.Fatalf("no brokers: %+v", r)
+	}
+	// Brokers from the identity, but no TLS files provisioned beside it:
+	// the same settings error run would stop on.
+	r = checkMQTT(t.Context(), sampleConfig(t), firmware.Identity{NodeID: "n1", Brokers: []string{"mqtts://hub.invalid:8883"}}, nil, time.Second)
+	if len(r) != 1 || r[0].Status != checkFail || !strings.Contains(r[0].Detail, "from the identity") {
+		t.Fatalf("identity brokers without TLS files: %+v", r)
 	}
 }
 
@@ -269,7 +290,6 @@ func TestRunChecksClinicalNode(t *testing.T) {
 		root:     fstest.MapFS{},
 		readFile: reader(nodeFiles(t, "consulting", "Consulting Room 3")),
 		stat:     func(string) (fs.FileInfo, error) { return fakeInfo{fs.ModeDevice | fs.ModeCharDevice}, nil },
-		dial:     (&net.Dialer{}).DialContext,
 		now:      func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) },
 		ntp:      func(context.Context) (bool, bool, error) { return true, true, nil },
 		probe: func(config.Camera, *slog.Logger) (capture.ProbeInfo, error) {

@@ -206,13 +206,19 @@ func newLink(cfg config.Config, id firmware.Identity, a *agent.Agent, outbox *mq
 	}
 	m := cfg.MQTT
 	return mqtt.NewLink(mqtt.Config{
-		Client: mqtt.ClientConfig{Brokers: m.Brokers, CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile,
-			Insecure: m.Insecure, ClientID: m.ClientID, Keepalive: m.Keepalive.D()},
-		Node: node, Prefix: m.TopicPrefix, Room: id.Room, Version: version,
+		Client: clientConfig(m),
+		Node:   node, Prefix: m.TopicPrefix, Room: id.Room, Version: version,
 		HADiscovery: m.HADiscovery, Outbox: outbox,
 		Sys:    os.DirFS("/"),
 		Logger: log.With("component", "mqtt"),
 	}, a)
+}
+
+// clientConfig is the [mqtt] section as the MQTT client takes it: how the
+// node reaches its brokers. The link and `camnode check` both use it.
+func clientConfig(m config.MQTT) mqtt.ClientConfig {
+	return mqtt.ClientConfig{Brokers: m.Brokers, CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile,
+		Insecure: m.Insecure, ClientID: m.ClientID, Keepalive: m.Keepalive.D()}
 }
 
 // loadIdentity reads and verifies the signed identity. Any error locks the
