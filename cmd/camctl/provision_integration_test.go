@@ -11,7 +11,6 @@ package main
 import (
 	"bytes"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
@@ -141,11 +140,6 @@ func TestProvisionRealImage(t *testing.T) {
 	}
 	if hub, err := readHubKey(f.hub); err != nil || base64.StdEncoding.EncodeToString(hub) != id.HubKey {
 		t.Fatalf("identity hub_key %q is not the hub key of %s (%v)", id.HubKey, f.hub, err)
-	}
-	hubKey, _ := firmware.DecodePublicKey(id.HubKey)
-	hubFile, _ := os.ReadFile(f.hub)
-	if !ed25519.PublicKey(hubKey).Equal(mustParseKey(t, hubFile)) {
-		t.Fatal("hub_key is not the hub's key")
 	}
 	if _, err := config.Parse(readBack(t, f.image, "camnode.toml")); err != nil {
 		t.Fatalf("camnode.toml from the image: %v", err)
