@@ -3,11 +3,11 @@
 package capture
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"slices"
@@ -23,18 +23,29 @@ import (
 // reports that too, as present: it fails closed.
 
 // ScanAudio returns a description of the audio devices found under root
-// (normally os.DirFS("/")), or "" when there is none.
+// (normally os.DirFS("/")), or "" when there is none. What it cannot read
+// or does not recognise is reported as "audio state unknown": it fails
+// closed.
 func ScanAudio(root fs.FS) string {
 	var found []string
-	cards, err := fs.ReadFile(root, "proc/asound/cards")
-	switch {
-	case err == nil:
-		found = append(found, parseCards(cards)...)
-	case errors.Is(err, fs.ErrNotExist):
-		// No ALSA in this kernel at all, or /proc/asound absent: nothing
-		// to see there. /dev/snd is still checked below.
-	default:
-		return "audio state unknown: " + err.Error()
+	for _, f := range []struct {
+		name  string
+		parse func([]byte) ([]string, error)
+	}{{"proc/asound/cards", parseCards}, {"proc/asound/pcm", parsePCM}} {
+		b, err := readProc(root, f.name)
+		if errors.Is(err, fs.ErrNotExist) {
+			// No ALSA in this kernel at all, or /proc/asound absent:
+			// nothing to see there. /dev/snd is still checked below.
+			continue
+		}
+		if err == nil {
+			var devs []string
+			devs, err = f.parse(b)
+			found = append(found, devs...)
+		}
+		if err != nil {
+			return "audio state unknown: /" + f.name + ": " + err.Error()
+		}
 	}
 	pcms, err := fs.Glob(root, "dev/snd/pcmC*D*c")
 	if err != nil {
@@ -50,28 +61,103 @@ func ScanAudio(root fs.FS) string {
 	return strings.Join(slices.Compact(found), "; ")
 }
 
-// parseCards extracts "card N: ID (name)" from /proc/asound/cards, whose
-// card lines look like " 0 [Dummy          ]: Dummy - Dummy 1".
-func parseCards(b []byte) []string {
+// maxProcFile caps what is read of a /proc/asound file: the kernel writes
+// at most a few lines per card (32 cards at most).
+const maxProcFile = 64 << 10
+
+// readProc reads a /proc/asound file, at most maxProcFile bytes (more is
+// an error: that is no kernel's file).
+func readProc(root fs.FS, name string) ([]byte, error) {
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxProcFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxProcFile {
+		return nil, fmt.Errorf("longer than %d bytes", maxProcFile)
+	}
+	return b, nil
+}
+
+// noCards is /proc/asound/cards without any card.
+const noCards = "--- no soundcards ---"
+
+// parseCards extracts "card N: ID (name)" from /proc/asound/cards. The
+// kernel writes, per card, "%2i [%-15s]: %s - %s" (" 0 [Dummy          ]:
+// Dummy - Dummy", "10 [Loopback       ]: ...": no leading space from card 10
+// on) and an indented line with the long name, or only noCards. Any other
+// line is an error: a format the guard does not know is not "no card".
+func parseCards(b []byte) ([]string, error) {
 	var out []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, " ") && strings.Contains(line, "]:") {
-			f := strings.TrimSpace(line)
-			num, rest, _ := strings.Cut(f, " ")
-			id := ""
-			if i, j := strings.Index(rest, "["), strings.Index(rest, "]"); i >= 0 && j > i {
-				id = strings.TrimSpace(rest[i+1 : j])
+	for line := range bytes.Lines(b) {
+		l := strings.TrimRight(string(line), "\r\n")
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		if l == noCards {
+			continue
+		}
+		f := strings.TrimLeft(l, " ")
+		num, rest, ok := strings.Cut(f, " [")
+		id, name, ok2 := strings.Cut(rest, "]:")
+		if ok && ok2 && num != "" && strings.Trim(num, "0123456789") == "" {
+			out = append(out, fmt.Sprintf("card %s %s (%s)", num, strings.TrimSpace(id), strings.TrimSpace(name)))
+			continue
+		}
+		if len(out) > 0 && strings.HasPrefix(l, " ") {
+			continue // a card's long name
+		}
+		return out, fmt.Errorf("unexpected line %s", quoteShort(l))
+	}
+	return out, nil
+}
+
+// parsePCM lists the capture streams of /proc/asound/pcm, whose lines the
+// kernel writes as "%02i-%02i: %s : %s" followed by " : playback %i" and
+// " : capture %i" for the directions the device has ("00-00: Dummy PCM :
+// Dummy PCM : playback 8 : capture 8"). A line in another format is an
+// error; so is a "capture" the guard cannot place.
+func parsePCM(b []byte) ([]string, error) {
+	var out []string
+	for line := range bytes.Lines(b) {
+		l := strings.TrimRight(string(line), "\r\n")
+		if strings.TrimSpace(l) == "" {
+			continue
+		}
+		dev, rest, ok := strings.Cut(l, ": ")
+		c, d, ok2 := strings.Cut(dev, "-")
+		if !ok || !ok2 || !digits(c) || !digits(d) {
+			return out, fmt.Errorf("unexpected line %s", quoteShort(l))
+		}
+		fields := strings.Split(rest, " : ")
+		capture := false
+		for _, f := range fields[1:] {
+			if n, ok := strings.CutPrefix(f, "capture "); ok && digits(n) {
+				capture = true
 			}
-			name := ""
-			if _, after, ok := strings.Cut(rest, "]:"); ok {
-				name = strings.TrimSpace(after)
-			}
-			out = append(out, fmt.Sprintf("card %s %s (%s)", num, id, name))
+		}
+		if !capture && strings.Contains(l, "capture") {
+			return out, fmt.Errorf("unexpected line %s", quoteShort(l))
+		}
+		if capture {
+			out = append(out, fmt.Sprintf("capture PCM %s (%s)", dev, strings.TrimSpace(fields[0])))
 		}
 	}
-	return out
+	return out, nil
+}
+
+func digits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
+
+// quoteShort quotes s for a message, cut to 64 bytes.
+func quoteShort(s string) string {
+	if len(s) > 64 {
+		return fmt.Sprintf("%q...", s[:64])
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 // SettleScan is how long after a device-node event the audio guard scans

@@ -63,11 +63,17 @@ func (f Format) String() string {
 // needs the bytes later must copy them. This is what lets sources deliver
 // frames from a fixed pool with no allocation per frame.
 type Frame struct {
-	Data   []byte
-	Seq    uint64    // driver sequence number (or counter), starts at 0 per stream
-	Time   time.Time // capture time
-	Format Format
-	Key    bool // for compressed formats: the frame is a keyframe
+	Data []byte
+	Seq  uint64 // driver sequence number (or counter), starts at 0 per stream
+	// Dropped counts, for this stream so far, the frames that never
+	// reached the sink between the first delivered frame and this one:
+	// gaps in the driver's sequence numbers (frames the driver or the
+	// hardware dropped, or that the source skipped to deliver the newest).
+	// Seq increases strictly; Dropped never decreases.
+	Dropped uint64
+	Time    time.Time // capture time
+	Format  Format
+	Key     bool // for compressed formats: the frame is a keyframe
 }
 
 // Sink receives what a Source produces. Its methods are called from the

@@ -210,17 +210,27 @@ func repack(dst, src []byte, f Format, stride int) ([]byte, bool) {
 	return dst, ok
 }
 
-// seqCounter extends the driver's 32-bit sequence numbers to 64 bits.
+// seqCounter extends the driver's 32-bit sequence numbers to 64 bits and
+// counts the frames missing between the ones delivered: a gap in the
+// sequence is a frame the driver or the hardware dropped, or one the loop
+// skipped to deliver the newest. Drops are a fact of real cameras (and of a
+// loaded machine); they are counted and reported, never an error.
 type seqCounter struct {
 	started bool
 	last    uint32
 	high    uint64
+	prev    uint64 // the last value next returned
+	dropped uint64 // sequence numbers skipped between delivered frames
 }
 
 func (s *seqCounter) next(v uint32) uint64 {
 	if s.started && v < s.last && s.last-v > 1<<31 {
 		s.high += 1 << 32
 	}
-	s.started, s.last = true, v
-	return s.high | uint64(v)
+	cur := s.high | uint64(v)
+	if s.started && cur > s.prev+1 {
+		s.dropped += cur - s.prev - 1
+	}
+	s.started, s.last, s.prev = true, v, cur
+	return cur
 }

@@ -125,11 +125,15 @@ func TestSeqCounter(t *testing.T) {
 		name string
 		in   []uint32
 		want []uint64
+		// dropped is the count after each value.
+		dropped []uint64
 	}{
-		{"from zero", []uint32{0, 1, 2}, []uint64{0, 1, 2}},
-		{"gaps kept", []uint32{0, 2, 5}, []uint64{0, 2, 5}},
-		{"wraps", []uint32{1<<32 - 2, 1<<32 - 1, 0, 1}, []uint64{1<<32 - 2, 1<<32 - 1, 1 << 32, 1<<32 + 1}},
-		{"small step back is not a wrap", []uint32{10, 9}, []uint64{10, 9}},
+		{"from zero", []uint32{0, 1, 2}, []uint64{0, 1, 2}, []uint64{0, 0, 0}},
+		{"gaps kept and counted", []uint32{0, 2, 5}, []uint64{0, 2, 5}, []uint64{0, 1, 3}},
+		{"first frame late is not a drop", []uint32{56, 57, 60}, []uint64{56, 57, 60}, []uint64{0, 0, 2}},
+		{"wraps", []uint32{1<<32 - 2, 1<<32 - 1, 0, 1}, []uint64{1<<32 - 2, 1<<32 - 1, 1 << 32, 1<<32 + 1}, []uint64{0, 0, 0, 0}},
+		{"gap across the wrap", []uint32{1<<32 - 2, 1}, []uint64{1<<32 - 2, 1<<32 + 1}, []uint64{0, 2}},
+		{"small step back is not a wrap", []uint32{10, 9}, []uint64{10, 9}, []uint64{0, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -137,6 +141,9 @@ func TestSeqCounter(t *testing.T) {
 			for i, v := range tt.in {
 				if got := s.next(v); got != tt.want[i] {
 					t.Fatalf("next(%d) = %d, want %d", v, got, tt.want[i])
+				}
+				if s.dropped != tt.dropped[i] {
+					t.Fatalf("after next(%d): dropped %d, want %d", v, s.dropped, tt.dropped[i])
 				}
 			}
 		})

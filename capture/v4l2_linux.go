@@ -144,7 +144,9 @@ type v4l2Stream struct {
 	frame Frame
 	seq   seqCounter
 
-	frames, dropped, errored uint64
+	frames  uint64
+	skipped uint64 // ready frames requeued unread because a newer one was ready
+	errored uint64
 }
 
 func (s *v4l2Stream) errf(op string, err error) error {
@@ -422,7 +424,29 @@ type dequeued struct {
 	sec, usec               int64
 }
 
+// loop streams until ctx is done (nil) or the device fails (an error).
+// Every error it returns after a removal wraps ErrLost: see gone.
 func (s *v4l2Stream) loop(sink Sink) error {
+	err := s.stream(sink)
+	if err != nil && !errors.Is(err, ErrLost) && s.gone() {
+		s.lost = true
+		err = fmt.Errorf("%w: %w", ErrLost, err)
+	}
+	return err
+}
+
+// gone asks the driver whether the device is still there. After a removal
+// (USB unplug, vivid's disconnect) the V4L2 core answers every ioctl with
+// ENODEV, whatever DQBUF or QBUF said first (EINVAL, EAGAIN, a stall):
+// so an error from the loop is classified by the device's state, not by
+// which call happened to notice first.
+func (s *v4l2Stream) gone() bool {
+	var caps C.struct_v4l2_capability
+	err := s.ioctl(C.VIDIOC_QUERYCAP, unsafe.Pointer(&caps))
+	return err != nil && isLost(err)
+}
+
+func (s *v4l2Stream) stream(sink Sink) error {
 	stallMS := int(s.cfg.StallTimeout / time.Millisecond)
 	pollMS := min(stallMS, 1000)
 	last := time.Now()
@@ -478,7 +502,7 @@ func (s *v4l2Stream) loop(sink Sink) error {
 			cur := dequeued{index: uint32(s.buf.index), used: uint32(s.buf.bytesused), flags: uint32(s.buf.flags),
 				seq: uint32(s.buf.sequence), sec: int64(s.buf.timestamp.tv_sec), usec: int64(s.buf.timestamp.tv_usec)}
 			if have {
-				s.dropped++
+				s.skipped++
 				if err := s.qbuf(newest.index); err != nil { // overwrites s.buf
 					return err
 				}
@@ -519,6 +543,7 @@ func (s *v4l2Stream) deliver(sink Sink, d dequeued, now time.Time) {
 	f := &s.frame
 	f.Data = data
 	f.Seq = s.seq.next(d.seq)
+	f.Dropped = s.seq.dropped
 	f.Time = now
 	if d.flags&C.V4L2_BUF_FLAG_TIMESTAMP_MASK == C.V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC {
 		if unix.ClockGettime(unix.CLOCK_MONOTONIC, &s.mono) == nil {
@@ -574,8 +599,9 @@ func (s *v4l2Stream) close() error {
 		_ = unix.Close(s.efd)
 		s.efd = -1
 	}
-	if s.frames > 0 || s.dropped > 0 || s.errored > 0 {
-		s.log.Info("stream ended", "device", s.cfg.Device, "frames", s.frames, "dropped", s.dropped, "bad", s.errored)
+	if s.frames > 0 || s.seq.dropped > 0 || s.errored > 0 {
+		s.log.Info("stream ended", "device", s.cfg.Device, "frames", s.frames,
+			"dropped", s.seq.dropped, "skipped_for_newest", s.skipped, "bad", s.errored)
 	}
 	return errors.Join(errs...)
 }

@@ -22,7 +22,9 @@ func lookupHostPin(ref PinRef) (pgpio.PinIO, error) {
 	if name != "" {
 		p := gpioreg.ByName(name)
 		if p == nil {
-			return nil, fmt.Errorf("no GPIO pin named %q (%d pins registered; was host.Init called?)", name, len(gpioreg.All()))
+			return nil, fmt.Errorf("no GPIO pin named %q on this machine (%d pins known): check the name in the [gpio] section "+
+				"against the board's pin names (gpioinfo lists them), and that /dev/gpiochip* exists and is readable by camnode's user",
+				name, len(gpioreg.All()))
 		}
 		return p, nil
 	}
@@ -41,5 +43,10 @@ func lookupHostPin(ref PinRef) (pgpio.PinIO, error) {
 		}
 		return nil, fmt.Errorf("GPIO chip %s has no line %d", chip, line)
 	}
-	return nil, fmt.Errorf("no GPIO chip %q (found: %s; chips are enumerated once, by host.Init)", chip, strings.Join(names, ", "))
+	found := strings.Join(names, ", ")
+	if found == "" {
+		found = "none"
+	}
+	return nil, fmt.Errorf("no GPIO chip %q (found: %s): check the chip in the [gpio] section (gpiodetect lists the chips), "+
+		"and that /dev/gpiochip* exists and is readable by camnode's user", chip, found)
 }

@@ -22,8 +22,11 @@ import (
 //
 //	camctl keygen -kind installer|hub -out PREFIX [-comment TEXT]
 //
-// PREFIX.key is the private key, PEM PKCS#8, mode 0600; PREFIX.pub is one
-// line in the installer key-file format. It refuses to overwrite either.
+// PREFIX.key is the private key, PEM PKCS#8, mode 0600. PREFIX.pub is the
+// public half: for an installer, one line in the installer key-file format
+// (it goes into the nodes' installer-keys.pub); for a hub, a PEM "PUBLIC
+// KEY" block after a comment line (it goes to camctl provision -hub-key),
+// a format the installer key file refuses. It refuses to overwrite either.
 func cmdKeygen(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -57,7 +60,7 @@ func cmdKeygen(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if c == "" {
 		c = *kind
 	}
-	keyPath, pubPath, err := writeKeyPair(*out, c, rand.Reader)
+	keyPath, pubPath, err := writeKeyPair(*out, *kind, c, rand.Reader)
 	if err != nil {
 		return exitError{code: 1, msg: "camctl keygen: " + err.Error()}
 	}
@@ -65,9 +68,10 @@ func cmdKeygen(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	return nil
 }
 
-// writeKeyPair generates a key from random and writes PREFIX.key and
-// PREFIX.pub, neither of which may exist. On failure nothing is left.
-func writeKeyPair(prefix, comment string, random io.Reader) (keyPath, pubPath string, err error) {
+// writeKeyPair generates a key of kind (installer or hub) from random and
+// writes PREFIX.key and PREFIX.pub, neither of which may exist. On failure
+// nothing is left.
+func writeKeyPair(prefix, kind, comment string, random io.Reader) (keyPath, pubPath string, err error) {
 	keyPath, pubPath = prefix+".key", prefix+".pub"
 	for _, p := range []string{keyPath, pubPath} {
 		if _, err := os.Lstat(p); err == nil {
@@ -84,10 +88,18 @@ func writeKeyPair(prefix, comment string, random io.Reader) (keyPath, pubPath st
 	if err != nil {
 		return "", "", err
 	}
+	pubData := []byte(firmware.FormatKey(pub, comment))
+	if kind == "hub" {
+		pemPub, err := firmware.MarshalPublicKey(pub)
+		if err != nil {
+			return "", "", err
+		}
+		pubData = append([]byte("camnode hub public key (verifies viewer tokens; camctl provision -hub-key): "+comment+"\n"), pemPub...)
+	}
 	if err := writeNew(keyPath, pemKey, 0o600); err != nil {
 		return "", "", err
 	}
-	if err := writeNew(pubPath, []byte(firmware.FormatKey(pub, comment)), 0o644); err != nil {
+	if err := writeNew(pubPath, pubData, 0o644); err != nil {
 		os.Remove(keyPath)
 		return "", "", err
 	}

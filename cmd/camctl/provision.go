@@ -127,14 +127,10 @@ func provision(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	}
 	var hub string
 	if *hubKey != "" {
-		if b, err := os.ReadFile(*hubKey); err != nil {
+		if pub, err := readHubKey(*hubKey); err != nil {
 			bad("-hub-key: %v", err)
-		} else if keys, err := firmware.ParseKeys(b); err != nil {
-			bad("-hub-key: %s: %v", *hubKey, err)
-		} else if len(keys) != 1 {
-			bad("-hub-key: %s has %d keys, want exactly one", *hubKey, len(keys))
 		} else {
-			hub = base64.StdEncoding.EncodeToString(keys[0])
+			hub = base64.StdEncoding.EncodeToString(pub)
 		}
 	}
 	for _, b := range brokers {
@@ -418,4 +414,24 @@ func findBootPartition(image string) (mbrPartition, error) {
 		return mbrPartition{}, fmt.Errorf("%s: partition %d (type 0x%02x) at sector %d is not formatted FAT", image, p.index, p.typ, p.startLBA)
 	}
 	return p, nil
+}
+
+// readHubKey reads a hub public key written by camctl keygen -kind hub (PEM
+// "PUBLIC KEY"). An installer key-file line is refused with what to do: it
+// is an installer's key, or a hub.pub from a camctl that wrote hub keys in
+// that format.
+func readHubKey(path string) (ed25519.PublicKey, error) {
+	b, err := firmware.ReadFile(path, firmware.MaxKeyFileSize)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := firmware.ParsePublicKey(b)
+	if err == nil {
+		return pub, nil
+	}
+	if keys, kerr := firmware.ParseKeys(b); kerr == nil && len(keys) > 0 {
+		return nil, fmt.Errorf("%s is an installer key-file line, not a hub public key: use the .pub of camctl keygen -kind hub "+
+			"(a PEM PUBLIC KEY; from a hub .key: openssl pkey -in hub.key -pubout)", path)
+	}
+	return nil, fmt.Errorf("%s: %w", path, err)
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camnode/camnode/agent/liveview/token"
 	"github.com/camnode/camnode/firmware"
 )
 
@@ -302,5 +304,63 @@ func TestProvisionNeedsMtools(t *testing.T) {
 	var ee exitError
 	if !errors.As(err, &ee) || !strings.Contains(ee.msg, "install mtools") {
 		t.Fatalf("err = %v, want a hint to install mtools", err)
+	}
+}
+
+// TestHubKeygenRoundTrip: the hub key from camctl keygen -kind hub goes into
+// camctl provision -hub-key (the identity's hub_key) and signs tokens with
+// camctl token that a node holding that hub_key accepts. Its .pub is a PEM
+// PUBLIC KEY, which the installer key file refuses: a hub key pasted into
+// installer-keys.pub can never sign identities.
+func TestHubKeygenRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "hub")
+	var out, errb bytes.Buffer
+	if err := run(t.Context(), []string{"keygen", "-kind", "hub", "-out", prefix, "-comment", "St Example hub"}, nil, &out, &errb); err != nil {
+		t.Fatalf("keygen: %v %s", err, errb.String())
+	}
+	pubFile, _ := os.ReadFile(prefix + ".pub")
+	if !strings.Contains(string(pubFile), "-----BEGIN PUBLIC KEY-----") || !strings.Contains(string(pubFile), "St Example hub") {
+		t.Fatalf("hub .pub is not a commented PEM PUBLIC KEY:\n%s", pubFile)
+	}
+	if keys, err := firmware.ParseKeys(pubFile); err == nil {
+		t.Fatalf("the installer key file accepts the hub key (%d keys): it could sign identities", len(keys))
+	}
+	priv, err := readPrivateKey(prefix + ".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := readHubKey(prefix + ".pub")
+	if err != nil {
+		t.Fatalf("provision's -hub-key reader: %v", err)
+	}
+	if !pub.Equal(priv.Public()) {
+		t.Fatal(".pub does not hold the public half of .key")
+	}
+
+	// What provision writes into the identity, and what the node decodes.
+	hubKey, err := firmware.DecodePublicKey(base64.StdEncoding.EncodeToString(pub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"token", "-key", prefix + ".key", "-node", "n1", "-viewer", "v", "-role", "staff", "-purpose", "p"}, nil, &out, &errb); err != nil {
+		t.Fatalf("token: %v %s", err, errb.String())
+	}
+	v, err := token.NewVerifier(hubKey, "n1", []string{"staff"}, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(strings.TrimSpace(out.String())); err != nil {
+		t.Fatalf("a node with the provisioned hub_key refuses camctl token's token: %v", err)
+	}
+
+	// An installer key line is refused as a hub key, saying what to use.
+	inst := filepath.Join(dir, "inst")
+	if err := run(t.Context(), []string{"keygen", "-kind", "installer", "-out", inst}, nil, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := readHubKey(inst + ".pub"); err == nil || !strings.Contains(err.Error(), "keygen -kind hub") {
+		t.Fatalf("installer key as hub key: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,14 +18,17 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 	"periph.io/x/host/v3"
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/config"
+	"github.com/camnode/camnode/agent/mqtt"
 	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/firmware"
 	"github.com/camnode/camnode/gpio"
@@ -49,7 +53,6 @@ type checkDeps struct {
 	root     fs.FS // filesystem root, for the audio scan
 	readFile func(string) ([]byte, error)
 	stat     func(string) (fs.FileInfo, error)
-	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	now      func() time.Time
 	// ntp reports whether the clock is NTP-synchronized; present is false
 	// when there is no way to tell (no timedatectl).
@@ -69,10 +72,10 @@ type checkDeps struct {
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "/boot/firmware/camnode/camnode.toml", "configuration file")
+	path := fs.String("config", defaultConfig, "configuration file")
 	noGPIO := fs.Bool("no-gpio", false, "skip the LED and shutter test")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
-	timeout := fs.Duration("timeout", 5*time.Second, "timeout for each network dial")
+	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for each broker's answer")
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
 	}
@@ -83,7 +86,6 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		root:     os.DirFS("/"),
 		readFile: os.ReadFile,
 		stat:     os.Stat,
-		dial:     (&net.Dialer{Timeout: *timeout}).DialContext,
 		now:      time.Now,
 		ntp:      timedatectlNTP,
 		openGPIO: openCheckGPIO,
@@ -136,7 +138,7 @@ func reportChecks(results []checkResult, asJSON bool, w io.Writer) error {
 
 // runChecks runs every check in order.
 func runChecks(ctx context.Context, cfg config.Config, noGPIO bool, timeout time.Duration, d checkDeps, log *slog.Logger) []checkResult {
-	idRes, zoneRes, id := checkIdentity(cfg.Node, d.readFile)
+	idRes, zoneRes, id, idErr := checkIdentity(cfg.Node, d.readFile)
 	out := []checkResult{idRes, zoneRes, checkAudio(d.root),
 		checkCamera(cfg.Camera, zoneRes.Status == checkPass, d.stat, d.probe, log)}
 	if noGPIO {
@@ -144,17 +146,13 @@ func runChecks(ctx context.Context, cfg config.Config, noGPIO bool, timeout time
 	} else {
 		out = append(out, checkGPIO(ctx, cfg.GPIO, d.openGPIO, log))
 	}
-	tlsConf, tlsErr := nodeTLS(filepath.Dir(cfg.Node.IdentityFile), d.readFile)
-	if tlsErr != nil {
-		out = append(out, checkResult{"tls", checkFail, tlsErr.Error()})
-	}
-	out = append(out, checkBrokers(ctx, id.Brokers, tlsConf, timeout, d.dial)...)
+	out = append(out, checkMQTT(ctx, cfg, id, idErr, timeout)...)
 	return append(out, checkClock(ctx, d.now, d.ntp))
 }
 
 // checkIdentity verifies the signed identity and gives the zone verdict.
-func checkIdentity(n config.Node, readFile func(string) ([]byte, error)) (idRes, zoneRes checkResult, id firmware.Identity) {
-	id, err := func() (firmware.Identity, error) {
+func checkIdentity(n config.Node, readFile func(string) ([]byte, error)) (idRes, zoneRes checkResult, id firmware.Identity, err error) {
+	id, err = func() (firmware.Identity, error) {
 		keys, err := readFile(n.InstallerKeysFile)
 		if err != nil {
 			return firmware.Identity{}, fmt.Errorf("installer keys: %w", err)
@@ -179,7 +177,7 @@ func checkIdentity(n config.Node, readFile func(string) ([]byte, error)) (idRes,
 	} else {
 		zoneRes = checkResult{"zone", checkFail, reason + ": the camera will never run on this node"}
 	}
-	return idRes, zoneRes, id
+	return idRes, zoneRes, id, err
 }
 
 // checkAudio fails when any sound card or capture device is present.
@@ -322,7 +320,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // openCheckGPIO opens the real pins through periph.
 func openCheckGPIO(c gpio.Config, log *slog.Logger) (agent.LED, agent.Shutter, func() error, error) {
 	if _, err := host.Init(); err != nil {
-		return nil, nil, nil, fmt.Errorf("gpio: %w", err)
+		return nil, nil, nil, fmt.Errorf("gpio: the GPIO drivers did not start (%w): is this the node's board, with /dev/gpiochip* present?", err)
 	}
 	d, err := gpio.Open(c, log)
 	if err != nil {
@@ -331,104 +329,230 @@ func openCheckGPIO(c gpio.Config, log *slog.Logger) (agent.LED, agent.Shutter, f
 	return d.LED, d.Shutter, d.Halt, nil
 }
 
-// nodeTLS builds the client TLS configuration from ca.pem, node.pem and
-// node.key next to the identity file (where camctl provision puts them).
-// Missing files mean system roots and no client certificate.
-func nodeTLS(dir string, readFile func(string) ([]byte, error)) (*tls.Config, error) {
-	conf := &tls.Config{MinVersion: tls.VersionTLS12}
-	read := func(name string) ([]byte, error) {
-		b, err := readFile(filepath.Join(dir, name))
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return b, err
-	}
-	ca, err := read("ca.pem")
+// checkMQTT checks the hub link as `camnode run` would make it: the [mqtt]
+// section, or else the brokers signed into the identity with the TLS files
+// provisioned beside it (mqttFromIdentity, the same path run takes). Each
+// broker gets what the link does, through the same MQTT client options:
+// TLS with the node certificate and an MQTT CONNECT; then a SUBSCRIBE to
+// the node's command topic, the one request whose refusal a broker reports
+// in MQTT 3.1.1 (SUBACK 0x80): it shows whether the broker's ACL lets this
+// certificate act as this node. A result is PASS only when the broker
+// accepted the CONNECT and the subscription.
+func checkMQTT(ctx context.Context, cfg config.Config, id firmware.Identity, idErr error, timeout time.Duration) []checkResult {
+	m, err := mqttFromIdentity(cfg, id, idErr)
 	if err != nil {
-		return nil, err
+		return []checkResult{{"broker", checkFail, err.Error()}}
 	}
-	if ca != nil {
-		conf.RootCAs = x509.NewCertPool()
-		if !conf.RootCAs.AppendCertsFromPEM(ca) {
-			return nil, fmt.Errorf("%s: no PEM certificate", filepath.Join(dir, "ca.pem"))
+	if !m.Enabled() {
+		why := "no broker in [mqtt] nor in the identity"
+		if idErr != nil {
+			why = "no broker in [mqtt], and the identity (which may name some) does not verify"
 		}
-	}
-	cert, err1 := read("node.pem")
-	key, err2 := read("node.key")
-	if err := errors.Join(err1, err2); err != nil {
-		return nil, err
-	}
-	if cert != nil || key != nil {
-		pair, err := tls.X509KeyPair(cert, key)
-		if err != nil {
-			return nil, fmt.Errorf("%s: node.pem/node.key: %w", dir, err)
-		}
-		conf.Certificates = []tls.Certificate{pair}
-	}
-	return conf, nil
-}
-
-// checkBrokers dials each broker: TCP for mqtt://, TCP and a TLS handshake
-// (with the client certificate, if any) for mqtts://.
-func checkBrokers(ctx context.Context, brokers []string, tlsConf *tls.Config, timeout time.Duration, dial func(context.Context, string, string) (net.Conn, error)) []checkResult {
-	if len(brokers) == 0 {
-		return []checkResult{{"broker", checkWarn, "no broker in the identity: the node will not report to a hub"}}
+		return []checkResult{{"broker", checkWarn, why + ": the node will not report to a hub"}}
 	}
 	var out []checkResult
-	for _, b := range brokers {
-		out = append(out, checkBroker(ctx, b, tlsConf, timeout, dial))
+	for _, b := range m.Brokers {
+		out = append(out, checkBroker(ctx, m, b, id.NodeID, timeout))
 	}
 	return out
 }
 
-func checkBroker(ctx context.Context, broker string, tlsConf *tls.Config, timeout time.Duration, dial func(context.Context, string, string) (net.Conn, error)) checkResult {
-	fail := func(format string, a ...any) checkResult {
-		return checkResult{"broker", checkFail, broker + ": " + fmt.Sprintf(format, a...)}
+// checkBroker connects to one broker with the node's client settings and
+// reports the broker's answer.
+func checkBroker(ctx context.Context, m config.MQTT, broker, node string, timeout time.Duration) checkResult {
+	res := func(status, format string, a ...any) checkResult {
+		return checkResult{"broker", status, broker + ": " + fmt.Sprintf(format, a...)}
 	}
-	u, err := url.Parse(broker)
+	cc := clientConfig(m)
+	cc.Brokers = []string{broker}
+	// Not the node's own client id: a running node would be disconnected
+	// by the broker (session takeover) while the check is connected.
+	if cc.ClientID == "" {
+		cc.ClientID = node
+	}
+	cc.ClientID += "-check"
+	opts, err := cc.Options()
 	if err != nil {
-		return fail("%v", err)
+		return res(checkFail, "%v", err)
 	}
-	secure := false
-	port := "1883"
-	switch u.Scheme {
-	case "mqtts", "ssl", "tls":
-		secure, port = true, "8883"
-	case "mqtt", "tcp":
-	default:
-		return fail("scheme %q is not mqtt or mqtts", u.Scheme)
+	// One attempt, bounded, with MQTT 3.1.1 only (paho would otherwise
+	// retry a refused CONNECT as 3.1 and report that answer instead).
+	opts.SetAutoReconnect(false).SetConnectRetry(false).SetConnectTimeout(timeout).
+		SetDialer(&net.Dialer{Timeout: timeout}).SetProtocolVersion(4)
+	c := paho.NewClient(opts)
+	tok := c.Connect()
+	if err := waitToken(ctx, tok, timeout); err != nil {
+		return res(checkFail, "no answer to CONNECT: %v", err)
 	}
-	if u.Hostname() == "" {
-		return fail("no host")
+	if err := tok.Error(); err != nil {
+		rc := tok.(*paho.ConnectToken).ReturnCode()
+		if rc == packets.ErrNetworkError && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+			// With TLS 1.3 a broker that refuses the client certificate
+			// says so after the client's side of the handshake is done:
+			// paho's CONNECT then meets a reset. Ask again, listening
+			// for the broker's alert instead of writing.
+			if alert := tlsAlert(ctx, broker, cc, timeout); alert != nil {
+				err = alert
+			}
+		}
+		return res(checkFail, "%s", describeConnectError(rc, err))
 	}
-	if u.Port() != "" {
-		port = u.Port()
+	defer c.Disconnect(250)
+	how := "TLS with the node certificate"
+	if strings.HasPrefix(broker, "tcp://") || strings.HasPrefix(broker, "mqtt://") {
+		how = "plaintext (insecure = true)"
+	}
+	if node == "" {
+		return res(checkWarn, "%s, CONNECT accepted (CONNACK 0); the node's topics are not checked: the identity does not verify", how)
+	}
+	// The shipped ACL (use_identity_as_username, pattern camnode/%u/...)
+	// keys on the certificate's CN. A broker accepts the CONNECT of a
+	// certificate whose CN is another name, and then acknowledges and
+	// drops its publishes (MQTT 3.1.1 cannot refuse one).
+	if cn, err := certCN(cc.CertFile); err != nil {
+		return res(checkFail, "%s, CONNECT accepted, but the node certificate: %v", how, err)
+	} else if cn != "" && cn != node {
+		return res(checkFail, "%s, CONNECT accepted (CONNACK 0), but the certificate's CN is %q, not the node id %q: "+
+			"the broker's ACL gives this certificate the topics of %q, so it acknowledges and drops every publish of "+
+			"this node (audit records included) and never delivers its commands; issue node.pem with CN %q",
+			how, cn, node, cn, node)
+	}
+	topic := mqtt.NodeTopics(m.TopicPrefix, node).Command
+	st := c.Subscribe(topic, 1, func(paho.Client, paho.Message) {})
+	if err := waitToken(ctx, st, timeout); err != nil {
+		return res(checkFail, "%s, CONNECT accepted, but no answer to SUBSCRIBE %s: %v", how, topic, err)
+	}
+	if err := st.Error(); err != nil {
+		return res(checkFail, "%s, CONNECT accepted, SUBSCRIBE %s failed: %v", how, topic, err)
+	}
+	if code := st.(*paho.SubscribeToken).Result()[topic]; code >= 0x80 {
+		return res(checkFail, "%s, CONNECT accepted, but the broker refused SUBSCRIBE %s (SUBACK %#x): its ACL does not let "+
+			"this certificate act as node %q (is the certificate's CN the node id?); the node could not take commands "+
+			"and its publishes would be dropped", how, topic, code, node)
+	}
+	return res(checkPass, "%s, CONNECT accepted (CONNACK 0), SUBSCRIBE %s accepted", how, topic)
+}
+
+// certCN is the common name of the first certificate in the PEM file path,
+// or "" without a file (a plaintext broker).
+func certCN(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	data, err := firmware.ReadFile(path, firmware.MaxCertFileSize)
+	if err != nil {
+		return "", err
+	}
+	for {
+		var blk *pem.Block
+		blk, data = pem.Decode(data)
+		if blk == nil {
+			return "", fmt.Errorf("%s: no PEM certificate", path)
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", path, err)
+		}
+		return cert.Subject.CommonName, nil
+	}
+}
+
+// tlsAlert makes one TLS connection to a TLS broker with the node's TLS
+// settings and, without writing anything, waits (at most timeout) for what
+// the broker says: the alert with which it refuses the client certificate
+// under TLS 1.3. It returns nil when there is nothing more to learn (a
+// plaintext broker, or no alert in time).
+func tlsAlert(ctx context.Context, broker string, cc mqtt.ClientConfig, timeout time.Duration) error {
+	u, err := url.Parse(broker)
+	if err != nil || u.Scheme == "tcp" || u.Scheme == "mqtt" {
+		return nil
+	}
+	conf, err := cc.TLS()
+	if err != nil {
+		return nil
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "8883")
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	addr := net.JoinHostPort(u.Hostname(), port)
-	conn, err := dial(ctx, "tcp", addr)
+	conn, err := (&tls.Dialer{NetDialer: &net.Dialer{}, Config: conf}).DialContext(ctx, "tcp", host)
 	if err != nil {
-		return fail("%v", err)
+		return err
 	}
 	defer conn.Close()
-	if !secure {
-		return checkResult{"broker", checkWarn, broker + ": TCP reachable, but not TLS"}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetReadDeadline(dl)
 	}
-	conf := tlsConf.Clone()
-	if conf == nil {
-		conf = &tls.Config{MinVersion: tls.VersionTLS12}
+	var b [1]byte
+	if _, err := conn.Read(b[:]); err != nil && strings.Contains(err.Error(), "tls:") {
+		return err
 	}
-	conf.ServerName = u.Hostname()
-	tc := tls.Client(conn, conf)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return fail("TLS: %v", err)
+	return nil
+}
+
+// waitToken waits for tok, at most timeout (plus a second for paho's own
+// timers) or until ctx is done.
+func waitToken(ctx context.Context, tok paho.Token, timeout time.Duration) error {
+	t := time.NewTimer(timeout + time.Second)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return nil
+	case <-t.C:
+		return fmt.Errorf("timed out after %v", timeout)
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	client := "without a client certificate"
-	if len(conf.Certificates) > 0 {
-		client = "with the node certificate"
+}
+
+// describeConnectError says what went wrong in a CONNECT attempt: the
+// broker's CONNACK refusal, a TLS failure (which side refused what), or a
+// broker that cannot be reached.
+func describeConnectError(rc byte, err error) string {
+	if rc != packets.Accepted && rc != packets.ErrNetworkError {
+		what := packets.ConnackReturnCodes[rc]
+		if what == "" {
+			what = err.Error()
+		}
+		return fmt.Sprintf("the broker refused the CONNECT: CONNACK %d (%s)", rc, what)
 	}
-	return checkResult{"broker", checkPass, fmt.Sprintf("%s: TLS handshake ok (%s)", broker, client)}
+	var verr *tls.CertificateVerificationError
+	var uerr x509.UnknownAuthorityError
+	var herr x509.HostnameError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &verr), errors.As(err, &uerr), errors.As(err, &herr):
+		return "TLS: the broker's certificate does not verify against the node's CA (" + innermost(err) + ")"
+	case strings.Contains(msg, "remote error: tls:"):
+		return "TLS: the broker refused the node certificate (" + innermost(err) + "): is node.pem issued by the broker's CA, and still valid?"
+	case strings.Contains(msg, "tls:"):
+		return "TLS: " + innermost(err)
+	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+		return "the broker closed the connection during TLS/CONNECT (" + innermost(err) + "): a TLS listener that wants a client certificate, or not an MQTT broker?"
+	}
+	var nerr net.Error
+	var operr *net.OpError
+	var dnserr *net.DNSError
+	if errors.As(err, &dnserr) || errors.As(err, &operr) && operr.Op == "dial" || errors.As(err, &nerr) && nerr.Timeout() {
+		return "unreachable: " + innermost(err)
+	}
+	return msg
+}
+
+// innermost is the message of paho's wrapped cause (it prefixes
+// "network Error : ").
+func innermost(err error) string {
+	if u, ok := err.(interface{ Unwrap() []error }); ok {
+		if errs := u.Unwrap(); len(errs) > 0 {
+			return errs[len(errs)-1].Error()
+		}
+	}
+	return err.Error()
 }
 
 // checkClock wants a year of 2025 or later and, where timedatectl can
@@ -441,7 +565,7 @@ func checkClock(ctx context.Context, now func() time.Time, ntp func(context.Cont
 	synced, present, err := ntp(ctx)
 	switch {
 	case err != nil:
-		return checkResult{"clock", checkFail, "timedatectl: " + err.Error()}
+		return checkResult{"clock", checkFail, t.UTC().Format(time.RFC3339) + "; NTP state unreadable: " + err.Error()}
 	case !present:
 		return checkResult{"clock", checkWarn, t.UTC().Format(time.RFC3339) + "; NTP state unknown (no timedatectl)"}
 	case !synced:
@@ -457,7 +581,32 @@ func timedatectlNTP(ctx context.Context) (synced, present bool, err error) {
 	}
 	out, err := exec.CommandContext(ctx, "timedatectl", "show", "-p", "NTPSynchronized", "--value").Output()
 	if err != nil {
-		return false, true, err
+		return false, true, timedatectlError(err)
 	}
 	return strings.TrimSpace(string(out)) == "yes", true, nil
+}
+
+// timedatectlError says why timedatectl failed: its own words (stderr, not
+// just "exit status 1") and what an installer should look at.
+func timedatectlError(err error) error {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return fmt.Errorf("timedatectl: %w", err)
+	}
+	msg := strings.Join(strings.Fields(string(ee.Stderr)), " ")
+	if len(msg) > 300 {
+		msg = msg[:300] + "..."
+	}
+	if msg == "" {
+		msg = "no message"
+	}
+	hint := ""
+	switch {
+	case strings.Contains(msg, "not been booted with systemd"), strings.Contains(msg, "Failed to connect to bus"),
+		strings.Contains(msg, "Failed to create bus connection"):
+		hint = " (timedatectl asks systemd-timedated over D-Bus: is systemd PID 1 here, not a container or chroot, and is dbus running?)"
+	case strings.Contains(msg, "timedate1"), strings.Contains(msg, "not found"):
+		hint = " (is systemd-timedated installed? apt-get install systemd-timesyncd)"
+	}
+	return fmt.Errorf("timedatectl show -p NTPSynchronized failed (%v): %s%s", ee.ProcessState, msg, hint)
 }

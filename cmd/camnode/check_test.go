@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -81,7 +83,7 @@ func TestCheckIdentityAndZone(t *testing.T) {
 		}, checkFail, checkFail, "zone not verified"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			idRes, zoneRes, _ := checkIdentity(sampleConfig(t).Node, reader(tc.files(t)))
+			idRes, zoneRes, _, _ := checkIdentity(sampleConfig(t).Node, reader(tc.files(t)))
 			if idRes.Status != tc.id || zoneRes.Status != tc.zone || !strings.Contains(zoneRes.Detail, tc.detailHas) {
 				t.Fatalf("identity %+v zone %+v; want %s %s with %q", idRes, zoneRes, tc.id, tc.zone, tc.detailHas)
 			}
@@ -197,6 +199,8 @@ func TestCheckGPIO(t *testing.T) {
 	}
 }
 
+// TestCheckBrokers covers what needs no broker; check_integration_test.go
+// checks the broker's answers against a real mosquitto.
 func TestCheckBrokers(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -209,28 +213,47 @@ func TestCheckBrokers(t *testing.T) {
 			if err != nil {
 				return
 			}
-			c.Close() // not a TLS server: the handshake must fail
+			c.Close() // not a broker: TLS and CONNECT must fail
 		}
 	}()
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	closedAddr := closed.Addr().String()
 	closed.Close()
-	dial := (&net.Dialer{}).DialContext
+	id := firmware.Identity{NodeID: "n1"}
 	for _, tc := range []struct {
-		broker, want, detail string
+		name   string
+		mqtt   config.MQTT
+		want   string
+		detail string
 	}{
-		{"mqtt://" + ln.Addr().String(), checkWarn, "not TLS"},
-		{"mqtts://" + ln.Addr().String(), checkFail, "TLS"},
-		{"mqtt://" + closedAddr, checkFail, "refused"},
-		{"http://" + ln.Addr().String(), checkFail, "scheme"},
+		{"nothing listening", config.MQTT{Brokers: []string{"tcp://" + closedAddr}, Insecure: true}, checkFail, "unreachable: dial tcp " + closedAddr},
+		{"not a broker", config.MQTT{Brokers: []string{"tcp://" + ln.Addr().String()}, Insecure: true}, checkFail, "closed the connection"},
+		{"TLS files missing", config.MQTT{Brokers: []string{"ssl://" + ln.Addr().String()}}, checkFail, "TLS needs a CA file"},
+		{"bad scheme", config.MQTT{Brokers: []string{"http://" + ln.Addr().String()}, Insecure: true}, checkFail, "scheme"},
 	} {
-		r := checkBrokers(t.Context(), []string{tc.broker}, nil, time.Second, dial)
-		if len(r) != 1 || r[0].Status != tc.want || !strings.Contains(r[0].Detail, tc.detail) {
-			t.Errorf("%s: %+v, want %s with %q", tc.broker, r, tc.want, tc.detail)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := sampleConfig(t)
+			tc.mqtt.TopicPrefix, tc.mqtt.Keepalive = "camnode", config.Duration(10*time.Second)
+			cfg.MQTT = tc.mqtt
+			r := checkMQTT(t.Context(), cfg, id, nil, 5*time.Second)
+			if len(r) != 1 || r[0].Status != tc.want || !strings.Contains(r[0].Detail, tc.detail) {
+				t.Fatalf("%+v, want %s with %q", r, tc.want, tc.detail)
+			}
+			if strings.Contains(r[0].Detail, "will not report to a hub") {
+				t.Fatalf("%+v: an [mqtt] section is configured", r)
+			}
+		})
 	}
-	if r := checkBrokers(t.Context(), nil, nil, time.Second, dial); r[0].Status != checkWarn {
-		t.Errorf("no brokers: %+v", r)
+	// No [mqtt] brokers and none in the identity: a warning that says so.
+	r := checkMQTT(t.Context(), sampleConfig(t), id, nil, time.Second)
+	if len(r) != 1 || r[0].Status != checkWarn || !strings.Contains(r[0].Detail, "will not report to a hub") {
+		t.Fatalf("no brokers: %+v", r)
+	}
+	// Brokers from the identity, but no TLS files provisioned beside it:
+	// the same settings error run would stop on.
+	r = checkMQTT(t.Context(), sampleConfig(t), firmware.Identity{NodeID: "n1", Brokers: []string{"mqtts://hub.invalid:8883"}}, nil, time.Second)
+	if len(r) != 1 || r[0].Status != checkFail || !strings.Contains(r[0].Detail, "from the identity") {
+		t.Fatalf("identity brokers without TLS files: %+v", r)
 	}
 }
 
@@ -267,7 +290,6 @@ func TestRunChecksClinicalNode(t *testing.T) {
 		root:     fstest.MapFS{},
 		readFile: reader(nodeFiles(t, "consulting", "Consulting Room 3")),
 		stat:     func(string) (fs.FileInfo, error) { return fakeInfo{fs.ModeDevice | fs.ModeCharDevice}, nil },
-		dial:     (&net.Dialer{}).DialContext,
 		now:      func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) },
 		ntp:      func(context.Context) (bool, bool, error) { return true, true, nil },
 		probe: func(config.Camera, *slog.Logger) (capture.ProbeInfo, error) {
@@ -330,5 +352,78 @@ func TestHaltOutputs(t *testing.T) {
 	}
 	if err := cmdHaltOutputs(t.Context(), []string{"-config", "/nonexistent.toml"}, &out, &out); err == nil || !strings.Contains(err.Error(), "nonexistent") {
 		t.Fatalf("missing config: %v", err)
+	}
+}
+
+// TestTimedatectlReason: when timedatectl fails, the clock check says what
+// it said (not only "exit status 1") and what to look at.
+func TestTimedatectlReason(t *testing.T) {
+	dir := t.TempDir()
+	script := "#!/bin/sh\necho \"System has not been booted with systemd as init system (PID 1). Can't operate.\" >&2\n" +
+		"echo \"Failed to connect to bus: Host is down\" >&2\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(dir, "timedatectl"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	r := checkClock(t.Context(), func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }, timedatectlNTP)
+	for _, want := range []string{"exit status 1", "has not been booted with systemd", "Failed to connect to bus: Host is down", "is systemd PID 1"} {
+		if !strings.Contains(r.Detail, want) {
+			t.Errorf("clock check %+v: no %q", r, want)
+		}
+	}
+	if r.Status != checkFail {
+		t.Errorf("status %s, want %s", r.Status, checkFail)
+	}
+}
+
+// TestConfigDefaults: run, check and halt-outputs read the same
+// configuration file when given no -config.
+func TestConfigDefaults(t *testing.T) {
+	for _, cmd := range []string{"run", "check", "halt-outputs"} {
+		var out, errb bytes.Buffer
+		_ = run(t.Context(), []string{cmd, "-h"}, nil, &out, &errb)
+		if !strings.Contains(errb.String(), `(default "`+defaultConfig+`")`) {
+			t.Errorf("camnode %s -h does not default -config to %s:\n%s", cmd, defaultConfig, errb.String())
+		}
+	}
+}
+
+// TestCheckConfigHelp: -h prints the usage; it is not a file name.
+func TestCheckConfigHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "-help", "--help"} {
+		var out, errb bytes.Buffer
+		err := run(t.Context(), []string{"check-config", arg}, nil, &out, &errb)
+		if err != nil || !strings.Contains(errb.String(), "usage: camnode check-config FILE") || strings.Contains(errb.String()+out.String(), "no such file") {
+			t.Errorf("check-config %s: %v\nstdout %q\nstderr %q", arg, err, out.String(), errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	err := run(t.Context(), []string{"check-config", "-x", "../../firmware/camnode.toml.sample"}, nil, &out, &errb)
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 2 {
+		t.Errorf("check-config -x FILE: %v, want a usage error (exit 2)", err)
+	}
+	// A file named like a flag is still reachable.
+	if err := run(t.Context(), []string{"check-config", "--", "../../firmware/camnode.toml.sample"}, nil, &out, &errb); err != nil {
+		t.Errorf("check-config -- FILE: %v", err)
+	}
+}
+
+// TestCheckGPIOUnknownPin: a pin name the machine does not have is reported
+// with what the installer should check, not with periph's internals.
+func TestCheckGPIOUnknownPin(t *testing.T) {
+	c := sampleConfig(t).GPIO
+	c.LED = "GPIO999"
+	open := func(c gpio.Config, log *slog.Logger) (agent.LED, agent.Shutter, func() error, error) {
+		d, err := gpio.Open(c, log) // no pins registered: as on a machine without that pin
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return d.LED, d.Shutter, d.Halt, nil
+	}
+	r := checkGPIO(t.Context(), c, open, slog.New(slog.DiscardHandler))
+	if r.Status != checkFail || strings.Contains(r.Detail, "host.Init") || !strings.Contains(r.Detail, `"GPIO999"`) ||
+		!strings.Contains(r.Detail, "gpioinfo") || !strings.Contains(r.Detail, "/dev/gpiochip") {
+		t.Fatalf("%+v: want a FAIL naming the pin and what to check (gpioinfo, /dev/gpiochip*), not host.Init", r)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/camnode/camnode/agent"
@@ -66,10 +68,11 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	cfg, err := provisionDemo(dir, firmware.Identity{
+	id := firmware.Identity{
 		NodeID: "demo-node", Site: "Demo Practice", Room: *room, ZoneClass: *zone,
 		InitialPrivacy: *privacy, Installer: "camnode demo", IssuedAt: time.Now().UTC(), HubKey: hub.pub,
-	})
+	}
+	cfg, err := provisionDemo(dir, id)
 	if err != nil {
 		return err
 	}
@@ -115,16 +118,29 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			Interval: cfg.Audio.PollInterval.D(), Logger: log.With("component", "audio")}
 	}
 
+	// The zone verdict the node will reach (the identity is the one signed
+	// above): in a clinical zone there is no camera and no live view.
+	allowed, lockReason := agent.ZoneVerdict(id, nil)
 	fmt.Fprintf(stdout, "camnode demo: node %q in %q (zone %s), state in %s\n", "demo-node", *room, *zone, dir)
+	// Every command on a line of its own, complete: pasted into a shell,
+	// it does one thing.
 	fmt.Fprintf(stdout, "  toggle privacy:  type p + Enter (the privacy button), or in another shell:\n")
-	camnodeCmd, camctlCmd := toolPath("camnode"), toolPath("camctl")
-	fmt.Fprintf(stdout, "                   %s privacy -socket %s on|off|status\n", camnodeCmd, cfg.Node.ControlSocket)
+	camnodeCmd, camctlCmd := shellQuote(toolPath("camnode")), shellQuote(toolPath("camctl"))
+	for _, op := range []string{"on", "off", "status"} {
+		fmt.Fprintf(stdout, "                   %s privacy -socket %s %s\n", camnodeCmd, shellQuote(cfg.Node.ControlSocket), op)
+	}
 	if brokerURL != "" {
 		fmt.Fprintf(stdout, "  MQTT broker:     %s (embedded, plaintext, loopback only: demo use)\n", brokerURL)
 		fmt.Fprintf(stdout, "                   %s watch -broker %s -insecure\n", camctlCmd, brokerURL)
-		fmt.Fprintf(stdout, "                   %s privacy -broker %s -insecure demo-node on|off\n", camctlCmd, brokerURL)
+		for _, op := range []string{"on", "off"} {
+			fmt.Fprintf(stdout, "                   %s privacy -broker %s -insecure demo-node %s\n", camctlCmd, brokerURL, op)
+		}
 	}
-	if *lvAddr != "" {
+	switch {
+	case *lvAddr == "":
+	case !allowed:
+		fmt.Fprintf(stdout, "  live view:       none: %s; the camera never runs on this node, so there is nothing to view\n", lockReason)
+	default:
 		if err := hub.printURL(stdout, "demo-node", *lvAddr); err != nil {
 			return err
 		}
@@ -138,10 +154,52 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go readKeys(stdin, demoKeys{button: btn, mic: mic, quit: cancel, out: stdout})
-	return runNode(ctx, cfg, hw, nodeOptions{ready: func(a *agent.Agent) {
+	keys := &demoKeys{button: btn, mic: mic, quit: cancel, out: stdout}
+	go readKeys(ctx, stdin, keys)
+	err = runNode(ctx, cfg, hw, nodeOptions{ready: func(a *agent.Agent) {
+		keys.agent.Store(a)
 		go showStatus(ctx, a, stdout)
 	}}, log)
+	// runNode has run the halt sequence: say what the hardware is now.
+	fmt.Fprintf(stdout, "camnode demo: stopped: %s\n",
+		haltedState(hw.led.(*gpiotest.LED), hw.shutter.(*gpiotest.Shutter), cfg.GPIO.ShutterConfirmTimeout.D()))
+	return err
+}
+
+// haltedState describes the simulated outputs after the halt sequence:
+// "LED off, shutter closed" when they are safe, else what is wrong. Like
+// the agent, it takes the shutter as closed once its sensor says so,
+// waiting for that at most confirm.
+func haltedState(led *gpiotest.LED, sh *gpiotest.Shutter, confirm time.Duration) string {
+	ctx, cancel := context.WithTimeout(context.Background(), confirm)
+	defer cancel()
+	if ch := sh.Watch(ctx); ch != nil { // nil without a feedback sensor
+		for open := range ch { // the current state, then each change
+			if !open {
+				break
+			}
+		}
+	}
+	if !led.On() && !sh.IsOpen() && !sh.SensorOpen() {
+		return "LED off, shutter closed"
+	}
+	return fmt.Sprintf("NOT SAFE: LED %s, shutter driven %s, sensor %s",
+		onOffWord(led.On()), openClosed(sh.IsOpen()), openClosed(sh.SensorOpen()))
+}
+
+func onOffWord(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"$`\\*?[]#~;&|<>(){}!") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // provisionDemo does what an installer does, in dir: an installer key, the
@@ -177,16 +235,17 @@ type demoKeys struct {
 	mic    *simMicrophone // nil with -host-audio
 	quit   func()
 	out    io.Writer
+	agent  atomic.Pointer[agent.Agent] // set once the node runs
 }
 
-// readKeys turns "p" lines into button presses, "a" into plugging or
-// unplugging the simulated microphone and "q" into quit.
-func readKeys(r io.Reader, k demoKeys) {
+// readKeys turns "p" lines into privacy-button presses, "a" into plugging
+// or unplugging the simulated microphone and "q" into quit.
+func readKeys(ctx context.Context, r io.Reader, k *demoKeys) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		switch strings.TrimSpace(sc.Text()) {
 		case "p", "P":
-			k.button.Press()
+			k.pressPrivacy(ctx)
 		case "a", "A":
 			if k.mic == nil {
 				fmt.Fprintln(k.out, "demo: -host-audio watches the real sound devices; there is no simulated microphone")
@@ -205,6 +264,27 @@ func readKeys(r io.Reader, k demoKeys) {
 			k.quit()
 			return
 		}
+	}
+}
+
+// pressPrivacy is the privacy button: the same toggle a button press sends
+// the agent (source "button"), but the demo waits for the outcome and
+// prints it, refusals included (a button has no reply; status shows it).
+func (k *demoKeys) pressPrivacy(ctx context.Context) {
+	a := k.agent.Load()
+	if a == nil {
+		k.button.Press() // the node is still starting: the plain button
+		return
+	}
+	st, err := a.TogglePrivacy(ctx, agent.SourceButton, "button")
+	var ref *agent.RefusedError
+	switch {
+	case errors.As(err, &ref):
+		fmt.Fprintf(k.out, "demo: privacy button: refused: %s (privacy stays on)\n", ref.Reason)
+	case err != nil:
+		fmt.Fprintf(k.out, "demo: privacy button: %v\n", err)
+	default:
+		fmt.Fprintf(k.out, "demo: privacy button: privacy %s\n", onOffWord(st.Privacy))
 	}
 }
 

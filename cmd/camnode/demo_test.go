@@ -32,6 +32,7 @@ func TestDemoKeys(t *testing.T) {
 	}
 	at := out.waitFor(t, 0, "type a + Enter to plug or unplug a simulated USB microphone")
 	at = out.waitFor(t, at, "privacy OFF | LED ● REC | shutter open    | camera streaming")
+	checkPrintedCommands(t, out.String())
 
 	// The key's echo and the status lines come from different goroutines,
 	// in either order: look for each from the point the key was typed.
@@ -43,6 +44,7 @@ func TestDemoKeys(t *testing.T) {
 	at = out.waitFor(t, at, "privacy OFF | LED ● REC | shutter open    | camera streaming")
 
 	typeKey("p")
+	out.waitFor(t, at, "demo: privacy button: privacy on")
 	out.waitFor(t, at, "privacy ON  | LED ○ off | shutter closed  | camera off")
 
 	typeKey("q")
@@ -53,6 +55,71 @@ func TestDemoKeys(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("demo did not quit on q")
+	}
+	if s := out.String(); !strings.HasSuffix(s, "camnode demo: stopped: LED off, shutter closed\n") {
+		t.Fatalf("no final \"LED off, shutter closed\" line after quitting:\n%s", s)
+	}
+}
+
+// checkPrintedCommands: every command the demo prints is complete, one per
+// line (no "on|off" that a shell would run as a pipe), and the printed
+// "camnode privacy ... status" really works when run.
+func checkPrintedCommands(t *testing.T, s string) {
+	t.Helper()
+	if strings.Contains(s, "|off") || strings.Contains(s, "on|") {
+		t.Errorf("the demo prints alternatives a shell would run as a pipe:\n%s", s)
+	}
+	ops := map[string][]string{}
+	for line := range strings.Lines(s) {
+		f := strings.Fields(line)
+		if len(f) >= 4 && f[1] == "privacy" && (f[2] == "-socket" || f[2] == "-broker") {
+			ops[f[2]] = append(ops[f[2]], f[len(f)-1])
+			if f[2] == "-socket" && f[len(f)-1] == "status" {
+				var o, e bytes.Buffer
+				if err := run(t.Context(), f[1:], nil, &o, &e); err != nil || !strings.Contains(o.String(), "privacy   off") {
+					t.Errorf("the printed %q: %v\n%s%s", strings.TrimSpace(line), err, o.String(), e.String())
+				}
+			}
+		}
+	}
+	if got := strings.Join(ops["-socket"], " "); got != "on off status" {
+		t.Errorf("camnode privacy commands end in %q, want one line each for on, off, status:\n%s", got, s)
+	}
+}
+
+// TestDemoClinicalZone: in a clinical zone the demo prints no live-view URL
+// (it says why there is none), the privacy button says it was refused, and
+// quitting says the outputs are safe.
+func TestDemoClinicalZone(t *testing.T) {
+	keys, typer := io.Pipe()
+	out := newWatchWriter()
+	var stderr bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- cmdDemo(t.Context(), []string{"-zone", "consulting", "-mqtt=false", "-liveview=127.0.0.1:1", "-size=160x120", "-fps=15"}, keys, out, &stderr)
+	}()
+	at := out.waitFor(t, 0, "live view:       none: clinical zone (consulting)")
+	at = out.waitFor(t, at, "LOCKED: clinical zone (consulting)")
+	if s := out.String(); strings.Contains(s, "https://") {
+		t.Errorf("a live-view URL in a clinical zone:\n%s", s)
+	}
+	if _, err := io.WriteString(typer, "p\n"); err != nil {
+		t.Fatal(err)
+	}
+	out.waitFor(t, at, "demo: privacy button: refused: clinical zone (consulting) (privacy stays on)")
+	if _, err := io.WriteString(typer, "q\n"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo ended with %v\nstderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not quit on q")
+	}
+	if s := out.String(); !strings.HasSuffix(s, "camnode demo: stopped: LED off, shutter closed\n") {
+		t.Fatalf("no final line:\n%s", s)
 	}
 }
 
@@ -74,6 +141,12 @@ func (w *watchWriter) Write(p []byte) (int, error) {
 	default:
 	}
 	return len(p), nil
+}
+
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 // waitFor waits until the output from offset from on holds sub and returns

@@ -24,7 +24,7 @@ import (
 func cmdHaltOutputs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("halt-outputs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "/etc/camnode/camnode.toml", "configuration file")
+	path := fs.String("config", defaultConfig, "configuration file")
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
 	}

@@ -20,6 +20,10 @@ import (
 	"github.com/camnode/camnode/cmd/internal/cli"
 )
 
+// defaultConfig is the configuration file every command reads when given
+// no -config: run, check and halt-outputs agree on it.
+const defaultConfig = "/etc/camnode/camnode.toml"
+
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
@@ -60,7 +64,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "privacy":
 		return cmdPrivacy(ctx, rest, stdout, stderr)
 	case "check-config":
-		return cmdCheckConfig(rest, stdout)
+		return cmdCheckConfig(rest, stdout, stderr)
 	case "check":
 		return cmdCheck(ctx, rest, stdout, stderr)
 	case "halt-outputs":

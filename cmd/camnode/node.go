@@ -37,7 +37,7 @@ type hardware struct {
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "/etc/camnode/camnode.toml", "configuration file")
+	path := fs.String("config", defaultConfig, "configuration file")
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
 	}
@@ -212,14 +212,20 @@ func newLink(cfg config.Config, id firmware.Identity, a *agent.Agent, outbox *mq
 	}
 	m := cfg.MQTT
 	return mqtt.NewLink(mqtt.Config{
-		Client: mqtt.ClientConfig{Brokers: m.Brokers, CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile,
-			Insecure: m.Insecure, ClientID: m.ClientID, Keepalive: m.Keepalive.D()},
-		Node: node, Prefix: m.TopicPrefix, Room: id.Room, Version: version,
+		Client: clientConfig(m),
+		Node:   node, Prefix: m.TopicPrefix, Room: id.Room, Version: version,
 		HADiscovery: m.HADiscovery, Outbox: outbox, CommandIDs: filepath.Join(cfg.Node.StateDir, mqtt.CommandIDsFile),
 		OnLinkStatus: a.SetLink,
 		Sys:          os.DirFS("/"),
 		Logger:       log.With("component", "mqtt"),
 	}, a)
+}
+
+// clientConfig is the [mqtt] section as the MQTT client takes it: how the
+// node reaches its brokers. The link and `camnode check` both use it.
+func clientConfig(m config.MQTT) mqtt.ClientConfig {
+	return mqtt.ClientConfig{Brokers: m.Brokers, CAFile: m.CAFile, CertFile: m.CertFile, KeyFile: m.KeyFile,
+		Insecure: m.Insecure, ClientID: m.ClientID, Keepalive: m.Keepalive.D()}
 }
 
 // loadIdentity reads and verifies the signed identity. Any error locks the

@@ -201,7 +201,7 @@ func videoFDsOf(t *testing.T, pid int) []string {
 func waitCaptureTests(t *testing.T) {
 	t.Helper()
 	const marker = "/tmp/capture-tests-done"
-	deadline := time.Now().Add(150 * time.Second)
+	deadline := time.Now().Add(300 * time.Second) // the capture tests may take 300 s (scripts/vm-test)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
