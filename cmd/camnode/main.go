@@ -21,8 +21,9 @@ import (
 )
 
 // defaultConfig is the configuration file every command reads when given
-// no -config: run, check and halt-outputs agree on it.
-const defaultConfig = "/etc/camnode/camnode.toml"
+// no -config: run, check and halt-outputs agree on it, and it is where
+// camctl provision writes the file and the shipped systemd unit reads it.
+const defaultConfig = "/boot/firmware/camnode/camnode.toml"
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
