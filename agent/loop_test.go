@@ -101,6 +101,8 @@ type rig struct {
 
 	stopOnce sync.Once
 	stopErr  error
+
+	afterAction func(Action, error) // installed into the agent before Run
 }
 
 type rigOpt func(*Config, *Deps, *rig)
@@ -172,6 +174,7 @@ func newRig(t *testing.T, opts ...rigOpt) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.a.afterAction = r.afterAction
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.runErr = make(chan error, 1)
