@@ -5,6 +5,7 @@ package firmware
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -43,4 +44,20 @@ func ParsePrivateKey(data []byte) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("a %T, want an Ed25519 key", k)
 	}
 	return priv, nil
+}
+
+// LoadX509KeyPair is tls.LoadX509KeyPair through ReadFile: the certificate
+// and its key must be regular files within MaxCertFileSize and
+// MaxKeyFileSize, so that a FIFO or a device at either path is an error
+// instead of a hang or an endless read.
+func LoadX509KeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	cert, err := ReadFile(certFile, MaxCertFileSize)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	key, err := ReadFile(keyFile, MaxKeyFileSize)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(cert, key)
 }

@@ -81,7 +81,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	deps := checkDeps{
 		root:     os.DirFS("/"),
-		readFile: os.ReadFile,
+		readFile: func(p string) ([]byte, error) { return firmware.ReadFile(p, firmware.MaxCertFileSize) },
 		stat:     os.Stat,
 		dial:     (&net.Dialer{Timeout: *timeout}).DialContext,
 		now:      time.Now,

@@ -218,7 +218,7 @@ func newLink(cfg config.Config, id firmware.Identity, a *agent.Agent, outbox *mq
 // loadIdentity reads and verifies the signed identity. Any error locks the
 // camera (the agent fails closed on it).
 func loadIdentity(n config.Node) (firmware.Identity, error) {
-	keys, err := os.ReadFile(n.InstallerKeysFile)
+	keys, err := firmware.ReadFile(n.InstallerKeysFile, firmware.MaxKeyFileSize)
 	if err != nil {
 		return firmware.Identity{}, fmt.Errorf("installer keys: %w", err)
 	}
@@ -226,7 +226,7 @@ func loadIdentity(n config.Node) (firmware.Identity, error) {
 	if err != nil {
 		return firmware.Identity{}, err
 	}
-	data, err := os.ReadFile(n.IdentityFile)
+	data, err := firmware.ReadFile(n.IdentityFile, firmware.MaxIdentitySize)
 	if err != nil {
 		return firmware.Identity{}, fmt.Errorf("identity: %w", err)
 	}
