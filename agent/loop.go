@@ -88,7 +88,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			t := time.NewTimer(a.cfg.ShutdownTimeout)
 			defer t.Stop()
 			shutdown = t.C
-			a.log.Info("stopping")
+			a.log.Info("stopping", "cause", context.Cause(ctx))
 			a.apply(EvShutdown{})
 		case <-shutdown:
 			// The camera did not stop in time. The process is exiting,

@@ -51,9 +51,9 @@ poll_interval = "1s"
 	return configPath, cfg.Node.ControlSocket
 }
 
-// startRun runs `camnode run` in-process with a fake systemd notify
-// socket and returns the datagrams it receives.
-func startRun(t *testing.T, configPath string) (notes <-chan string, stop func() error) {
+// notifySocket is a fake systemd notify socket: its path and the
+// datagrams it receives.
+func notifySocket(t *testing.T) (path string, notes <-chan string) {
 	t.Helper()
 	ns := filepath.Join(t.TempDir(), "notify.sock")
 	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: ns, Net: "unixgram"})
@@ -61,9 +61,6 @@ func startRun(t *testing.T, configPath string) (notes <-chan string, stop func()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	t.Setenv("NOTIFY_SOCKET", ns)
-	t.Setenv("WATCHDOG_USEC", "100000")
-	t.Setenv("WATCHDOG_PID", fmt.Sprint(os.Getpid()))
 	ch := make(chan string, 1024)
 	go func() {
 		buf := make([]byte, 4096)
@@ -75,6 +72,17 @@ func startRun(t *testing.T, configPath string) (notes <-chan string, stop func()
 			ch <- string(buf[:n])
 		}
 	}()
+	return ns, ch
+}
+
+// startRun runs `camnode run` in-process with a fake systemd notify
+// socket and returns the datagrams it receives.
+func startRun(t *testing.T, configPath string) (notes <-chan string, stop func() error) {
+	t.Helper()
+	ns, ch := notifySocket(t)
+	t.Setenv("NOTIFY_SOCKET", ns)
+	t.Setenv("WATCHDOG_USEC", "100000")
+	t.Setenv("WATCHDOG_PID", fmt.Sprint(os.Getpid()))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var stderr bytes.Buffer
