@@ -26,14 +26,25 @@ func MarshalPrivateKey(priv ed25519.PrivateKey) ([]byte, error) {
 }
 
 // ParsePrivateKey decodes a key written by MarshalPrivateKey. Anything else
-// (another PEM type, another algorithm, data after the block) is an error.
+// (another PEM type, PEM headers, another algorithm, data before or after
+// the block, more than MaxKeyFileSize bytes) is an error.
 func ParsePrivateKey(data []byte) (ed25519.PrivateKey, error) {
+	if len(data) > MaxKeyFileSize {
+		return nil, fmt.Errorf("key file of %d bytes, more than %d", len(data), MaxKeyFileSize)
+	}
 	blk, rest := pem.Decode(data)
 	if blk == nil || blk.Type != "PRIVATE KEY" {
 		return nil, errors.New("not a PEM \"PRIVATE KEY\" block (make one with camctl keygen)")
 	}
+	// pem.Decode skips anything before the block: refuse it.
+	if !bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----BEGIN PRIVATE KEY-----")) {
+		return nil, errors.New("data before the PEM block")
+	}
 	if len(bytes.TrimSpace(rest)) > 0 {
 		return nil, errors.New("data after the PEM block")
+	}
+	if len(blk.Headers) > 0 {
+		return nil, errors.New("PEM headers (an encrypted key?): want a plain PKCS#8 key")
 	}
 	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
 	if err != nil {
