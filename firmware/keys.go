@@ -36,15 +36,18 @@ func ParsePrivateKey(data []byte) (ed25519.PrivateKey, error) {
 	if blk == nil || blk.Type != "PRIVATE KEY" {
 		return nil, errors.New("not a PEM \"PRIVATE KEY\" block (make one with camctl keygen)")
 	}
-	// pem.Decode skips anything before the block: refuse it.
-	if !bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----BEGIN PRIVATE KEY-----")) {
-		return nil, errors.New("data before the PEM block")
-	}
 	if len(bytes.TrimSpace(rest)) > 0 {
 		return nil, errors.New("data after the PEM block")
 	}
 	if len(blk.Headers) > 0 {
 		return nil, errors.New("PEM headers (an encrypted key?): want a plain PKCS#8 key")
+	}
+	// pem.Decode skips anything before the block (even a broken BEGIN
+	// line): the file must be the block exactly as camctl keygen and
+	// openssl write it, but for surrounding blank space and CRLF.
+	file := bytes.TrimSpace(bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n")))
+	if !bytes.Equal(file, bytes.TrimSpace(pem.EncodeToMemory(blk))) {
+		return nil, errors.New("not exactly one PEM block as camctl keygen writes it (data before it, or other line breaks)")
 	}
 	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
 	if err != nil {

@@ -110,6 +110,9 @@ func privateKeyCases() []struct{ name, in, errHas string } {
 	}
 	k := string(good)
 	der, _ := pem.Decode(good)
+	lines := strings.Split(k, "\n") // BEGIN, the 64 base64 characters, END
+	lines[1] = lines[1][:32] + "\n" + lines[1][32:]
+	rewrapped := strings.Join(lines, "\n")
 	return []struct{ name, in, errHas string }{
 		{"camctl keygen", k, ""},
 		{"surrounding blank lines", "\n\n" + k + "\n\n", ""},
@@ -123,6 +126,8 @@ func privateKeyCases() []struct{ name, in, errHas string } {
 		{"data after", k + "extra", "data after"},
 		{"two keys", k + k, "data after"},
 		{"data before", "extra\n" + k, "data before"},
+		{"a broken block before", "-----BEGIN PRIVATE KEY-----0\n" + k, "data before"},
+		{"rewrapped", rewrapped, "other line breaks"},
 		{"headers", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Headers: map[string]string{"Proc-Type": "4,ENCRYPTED"}, Bytes: der.Bytes})), "headers"},
 		{"truncated", k[:len(k)/2], "not a PEM"},
 		{"too large", k + strings.Repeat(" ", MaxKeyFileSize), "more than"},
