@@ -214,4 +214,26 @@ func TestFailedSaveOfPrivacyOffAnswersAndReturnsToPrivacy(t *testing.T) {
 	})
 }
 
+// TestPersistFaultClearsOnSave: a node booted on a bad state file shows a
+// persist fault until the mode is saved again, and no longer after.
+func TestPersistFaultClearsOnSave(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, withStateFile(`{"version":1}`))
+		synctest.Wait()
+		if st := r.a.Status(); !st.Privacy || st.Faults["persist"] == "" {
+			t.Fatalf("booted on a file without a decision: %+v", st)
+		}
+		if err := r.privacy(false); err != nil {
+			t.Fatal(err)
+		}
+		if st := r.a.Status(); st.Privacy || st.Faults["persist"] != "" {
+			t.Fatalf("after privacy off was saved: %+v, want the persist fault gone", st)
+		}
+		if private, _, err := LoadMode(r.state); private || err != nil {
+			t.Fatalf("LoadMode = %v, %v after privacy off", private, err)
+		}
+		r.stop()
+	})
+}
+
 func (b boundary) String() string { return fmt.Sprintf("%v:%q", b.after, bytes.TrimSpace(b.file)) }

@@ -156,6 +156,9 @@ func (a *Agent) apply(ev Event) {
 			if a.afterAction != nil {
 				a.afterAction(act, err)
 			}
+			if _, saved := act.(ActPersist); saved && err == nil && a.state.Faults[FaultPersist] != "" {
+				pending = append(pending, EvSaved{})
+			}
 			if err != nil {
 				a.log.Error("action failed", "action", fmt.Sprint(act), "err", err)
 				pending = append(pending, EvFailed{Action: act, Err: err})

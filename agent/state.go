@@ -218,6 +218,9 @@ type (
 	EvOutputRetry struct{}
 	// EvShutdown starts the halt sequence.
 	EvShutdown struct{ ID uint64 }
+	// EvSaved reports that the privacy mode was saved: the file is good
+	// again, whatever was wrong with it (at boot or at an earlier save).
+	EvSaved struct{}
 )
 
 func (EvIdentity) event()       {}
@@ -232,6 +235,7 @@ func (EvAudio) event()          {}
 func (EvFailed) event()         {}
 func (EvShutdown) event()       {}
 func (EvOutputRetry) event()    {}
+func (EvSaved) event()          {}
 
 // TimerKind names a timer the loop arms for step.
 type TimerKind uint8
@@ -563,6 +567,9 @@ func step(s State, ev Event, tm Timing) (State, []Action) {
 			s.ShutterUnsure = false
 			acts = append(acts, ActShutter{Open: false})
 		}
+
+	case EvSaved:
+		s.Faults[FaultPersist] = ""
 
 	case EvShutdown:
 		s.Shutdown = true

@@ -72,6 +72,7 @@ var allEvents = map[string]Event{
 	"persist-failed":   EvFailed{Action: ActPersist{Private: false}, Err: errors.New("ENOSPC")},
 	"audit-failed":     EvFailed{Action: ActAudit{}, Err: errors.New("ENOSPC")},
 	"shutdown":         EvShutdown{},
+	"saved":            EvSaved{},
 }
 
 // checkStep asserts the invariants that must hold after every step,
