@@ -119,6 +119,10 @@ type Agent struct {
 	capCancel context.CancelFunc
 	capDone   chan struct{}
 	timers    [numTimers]*time.Timer // by TimerKind
+
+	// afterAction, if set (tests only), is called by the loop after each
+	// action it executed, with the action's error.
+	afterAction func(Action, error)
 }
 
 type request struct {

@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/camnode/camnode/firmware"
 )
 
 // AuditRecord is one entry of the audit trail: who changed privacy and how,
@@ -60,11 +63,22 @@ type FileAuditor struct {
 	f  *os.File
 }
 
-// OpenFileAuditor opens (creating) an append-only audit file.
+// OpenFileAuditor opens (creating) an append-only audit file. It must be a
+// regular file: a FIFO would block the open (and boot), a device such as
+// /dev/null would swallow the trail.
 func OpenFileAuditor(path string) (*FileAuditor, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	fi, err := os.Stat(path)
+	if err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("audit: %s: %w", path, firmware.ErrNotRegular)
+	}
+	// O_NONBLOCK: a FIFO swapped in after the check cannot block the open.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("audit: %s: %w", path, firmware.ErrNotRegular)
 	}
 	return &FileAuditor{f: f}, nil
 }

@@ -42,8 +42,30 @@ type ControlResponse struct {
 	Status  *Status `json:"status,omitempty"`
 }
 
-// maxControlLine bounds one request line.
-const maxControlLine = 4096
+// Control socket limits.
+const (
+	// maxControlLine bounds one request line.
+	maxControlLine = 4096
+	// maxControlClients bounds the connections served at once; one more is
+	// answered "busy" and closed, so a flood of idle connections cannot
+	// take the node's file descriptors or shut technicians out for good.
+	maxControlClients = 16
+	// controlIdleTimeout closes a connection that sends no complete request
+	// for this long. `camnode privacy` sends its request at once.
+	controlIdleTimeout = 10 * time.Second
+	// controlWriteTimeout bounds writing one answer.
+	controlWriteTimeout = 10 * time.Second
+	// acceptBackoffMin and acceptBackoffMax bound the pause after a failed
+	// accept (EMFILE, ENFILE, ENOBUFS, ...): the socket keeps working once
+	// the cause is gone, without spinning while it lasts.
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+	// acceptLogEvery rate-limits the log of failed accepts.
+	acceptLogEvery = 10 * time.Second
+)
+
+// busyResponse answers a connection over maxControlClients.
+var busyResponse = ControlResponse{Error: fmt.Sprintf("busy: %d clients connected; try again", maxControlClients)}
 
 // ListenControl creates the control socket at path with mode 0660, owned by
 // group if it is not empty. A stale socket file is replaced; any other file
@@ -86,7 +108,12 @@ func ListenControl(path, group string) (net.Listener, error) {
 	return ln, nil
 }
 
-// ServeControl answers control requests on ln until ctx is done.
+// ServeControl answers control requests on ln until ctx is done. A failed
+// accept (out of file descriptors, say) is logged, rate-limited, and
+// retried after a pause that doubles up to acceptBackoffMax: the socket
+// never dies of it. At most maxControlClients connections are served at
+// once; each is closed after controlIdleTimeout without a request. It
+// returns an error only if ln is closed under it.
 func (a *Agent) ServeControl(ctx context.Context, ln net.Listener, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -95,15 +122,62 @@ func (a *Agent) ServeControl(ctx context.Context, ln net.Listener, log *slog.Log
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	slots := make(chan struct{}, maxControlClients)
+	var (
+		backoff    time.Duration
+		lastLog    time.Time
+		suppressed int
+		failures   int  // since the last successful accept
+		logged     bool // one of those failures was logged
+	)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("control: %w", err)
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("control: %w", err)
+			}
+			failures++
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			if now := time.Now(); lastLog.IsZero() || now.Sub(lastLog) >= acceptLogEvery {
+				log.Error("control socket: accept failed; retrying", "err", err, "retry_in", backoff,
+					"failures_not_logged", suppressed)
+				lastLog, suppressed, logged = now, 0, true
+			} else {
+				suppressed++
+			}
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			}
+			continue
+		}
+		if failures > 0 {
+			// Once per logged episode, so never more often than the
+			// failures themselves are logged.
+			if logged {
+				log.Warn("control socket: accepting again", "failures", failures)
+			}
+			backoff, failures, logged = 0, 0, false
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			// Full: say so at once (a fresh socket's buffer takes the
+			// short line) and close.
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			json.NewEncoder(c).Encode(busyResponse)
+			c.Close()
+			log.Warn("control socket: busy; connection refused", "clients", maxControlClients)
+			continue
 		}
 		wg.Go(func() {
+			defer func() { <-slots }()
 			defer c.Close()
 			closeOnDone := context.AfterFunc(ctx, func() { c.Close() })
 			defer closeOnDone()
@@ -117,9 +191,10 @@ func (a *Agent) serveConn(ctx context.Context, c net.Conn, log *slog.Logger) {
 	r := bufio.NewReaderSize(c, maxControlLine)
 	enc := json.NewEncoder(c)
 	for {
-		c.SetReadDeadline(time.Now().Add(time.Minute))
+		c.SetReadDeadline(time.Now().Add(controlIdleTimeout))
 		line, err := r.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
+			c.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
 			enc.Encode(ControlResponse{Error: fmt.Sprintf("request longer than %d bytes", maxControlLine)})
 			return
 		}
@@ -128,45 +203,57 @@ func (a *Agent) serveConn(ctx context.Context, c net.Conn, log *slog.Logger) {
 		}
 		resp := a.handleControl(ctx, line, actor)
 		log.Debug("control request", "actor", actor, "ok", resp.OK, "err", resp.Error)
-		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		c.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
 		if enc.Encode(resp) != nil {
 			return
 		}
 	}
 }
 
-// handleControl parses and executes one request line. Bad input gets an
-// error response and changes nothing.
-func (a *Agent) handleControl(ctx context.Context, line []byte, actor string) ControlResponse {
+// parseControl decodes and checks one request line with the strict decoder
+// (firmware.DecodeJSON: exact-case names, no member twice in any case, no
+// unknown member): a line two readers could read differently is refused.
+func parseControl(line []byte) (ControlRequest, error) {
 	var req ControlRequest
 	if err := firmware.DecodeJSON(line, &req); err != nil {
-		return ControlResponse{Error: "bad request: " + err.Error()}
+		return req, fmt.Errorf("bad request: %w", err)
 	}
 	switch req.Op {
 	case "status":
+		if req.Privacy != "" {
+			return req, errors.New(`bad request: "privacy" is only for op "privacy"`)
+		}
+	case "privacy":
+		if req.Privacy != "on" && req.Privacy != "off" {
+			return req, fmt.Errorf("bad request: privacy %q must be \"on\" or \"off\"", req.Privacy)
+		}
+	default:
+		return req, fmt.Errorf("bad request: unknown op %q", req.Op)
+	}
+	return req, nil
+}
+
+// handleControl parses and executes one request line. Bad input gets an
+// error response and changes nothing: it never reaches the agent.
+func (a *Agent) handleControl(ctx context.Context, line []byte, actor string) ControlResponse {
+	req, err := parseControl(line)
+	if err != nil {
+		return ControlResponse{Error: err.Error()}
+	}
+	if req.Op == "status" {
 		st := a.Status()
 		return ControlResponse{OK: true, Status: &st}
-	case "privacy":
-		var on bool
-		switch req.Privacy {
-		case "on":
-			on = true
-		case "off":
-		default:
-			return ControlResponse{Error: fmt.Sprintf("bad request: privacy %q must be \"on\" or \"off\"", req.Privacy)}
-		}
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		st, err := a.SetPrivacy(ctx, on, SourceLocal, actor)
-		resp := ControlResponse{OK: err == nil, Status: &st}
-		if err != nil {
-			resp.Error = err.Error()
-			var ref *RefusedError
-			resp.Refused = errors.As(err, &ref)
-		}
-		return resp
 	}
-	return ControlResponse{Error: fmt.Sprintf("bad request: unknown op %q", req.Op)}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	st, err := a.SetPrivacy(ctx, req.Privacy == "on", SourceLocal, actor)
+	resp := ControlResponse{OK: err == nil, Status: &st}
+	if err != nil {
+		resp.Error = err.Error()
+		var ref *RefusedError
+		resp.Refused = errors.As(err, &ref)
+	}
+	return resp
 }
 
 // Control sends one request to the agent listening at path.
@@ -183,9 +270,14 @@ func Control(ctx context.Context, path string, req ControlRequest) (ControlRespo
 	if err := json.NewEncoder(c).Encode(req); err != nil {
 		return ControlResponse{}, err
 	}
+	// One line, through the same strict decoder as every other JSON the
+	// node reads.
+	line, err := bufio.NewReader(io.LimitReader(c, firmware.MaxJSONSize)).ReadBytes('\n')
+	if err != nil {
+		return ControlResponse{}, fmt.Errorf("reading the agent's answer: %w", err)
+	}
 	var resp ControlResponse
-	dec := json.NewDecoder(io.LimitReader(c, 1<<20))
-	if err := dec.Decode(&resp); err != nil {
+	if err := firmware.DecodeJSON(line, &resp); err != nil {
 		return ControlResponse{}, fmt.Errorf("reading the agent's answer: %w", err)
 	}
 	return resp, nil

@@ -96,17 +96,43 @@ func TestControlRefusedInClinicalZone(t *testing.T) {
 	}
 }
 
+// controlCases feeds TestControlBadInput (each line over the real socket)
+// and FuzzControlRequest's seeds. want "" means the line is a valid request.
+var controlCases = []struct{ name, line, want string }{
+	{"status", `{"op":"status"}` + "\n", ""},
+	{"privacy on", `{"op":"privacy","privacy":"on"}` + "\n", ""},
+	{"privacy off", `{"op":"privacy","privacy":"off"}` + "\n", ""},
+	{"not json", "privacy off\n", "bad request"},
+	{"unknown op", `{"op":"reboot"}` + "\n", `unknown op "reboot"`},
+	{"bad mode", `{"op":"privacy","privacy":"maybe"}` + "\n", `privacy "maybe"`},
+	{"no mode", `{"op":"privacy"}` + "\n", `privacy ""`},
+	{"mode on status", `{"op":"status","privacy":"off"}` + "\n", `only for op "privacy"`},
+	{"unknown field", `{"op":"privacy","privacy":"off","force":true}` + "\n", "unknown field"},
+	{"two values", `{"op":"status"}{"op":"status"}` + "\n", "trailing data"},
+	{"oversized", strings.Repeat("x", maxControlLine+10) + "\n", "longer than"},
+	// Issue 9 item 8: a second reader could see the other value.
+	{"duplicate key", `{"op":"privacy","privacy":"on","privacy":"off"}` + "\n", "twice"},
+	{"case variant key", `{"op":"privacy","privacy":"on","Privacy":"off"}` + "\n", "differ only in case"},
+	{"case variant key, off first", `{"op":"privacy","Privacy":"off","privacy":"on"}` + "\n", "differ only in case"},
+	{"case variant op", `{"OP":"privacy","privacy":"off"}` + "\n", "op: missing"},
+	{"null op", `{"op":null}` + "\n", "op: null"},
+	{"empty line", "\n", "bad request"},
+	{"null", "null\n", "bad request"},
+	{"array", `[{"op":"status"}]` + "\n", "bad request"},
+	{"invalid UTF-8", "{\"op\":\"privacy\",\"privacy\":\"o\xffff\"}\n", "UTF-8"},
+}
+
 func TestControlBadInput(t *testing.T) {
 	sock, a := startControl(t, testIdentity("reception", "Front desk"))
+	// Live first: a refused "on" would then show as a change too.
+	if r := ctl(t, sock, ControlRequest{Op: "privacy", Privacy: "off"}); !r.OK {
+		t.Fatalf("privacy off: %+v", r)
+	}
 	before := a.Status()
-	for _, tc := range []struct{ name, line, want string }{
-		{"not json", "privacy off\n", "bad request"},
-		{"unknown op", `{"op":"reboot"}` + "\n", `unknown op "reboot"`},
-		{"bad mode", `{"op":"privacy","privacy":"maybe"}` + "\n", `privacy "maybe"`},
-		{"unknown field", `{"op":"privacy","privacy":"off","force":true}` + "\n", "unknown field"},
-		{"two values", `{"op":"status"}{"op":"status"}` + "\n", "trailing data"},
-		{"oversized", strings.Repeat("x", maxControlLine+10) + "\n", "longer than"},
-	} {
+	for _, tc := range controlCases {
+		if tc.want == "" {
+			continue
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := net.Dial("unix", sock)
 			if err != nil {
@@ -131,9 +157,50 @@ func TestControlBadInput(t *testing.T) {
 		})
 	}
 	after := a.Status()
-	if after.Privacy != before.Privacy || after.LED != before.LED || after.Shutter != before.Shutter {
+	if after.Privacy != before.Privacy || after.LED != before.LED || after.Shutter != before.Shutter || !after.Recording {
 		t.Fatalf("bad requests changed state: %+v -> %+v", before, after)
 	}
+}
+
+// FuzzControlRequest: any line, never a panic or a hang; a line the parser
+// refuses is answered "bad request" without reaching the agent (the
+// context is cancelled, so a request that reached it would answer
+// "context canceled"), and what it accepts is one of the three requests.
+func FuzzControlRequest(f *testing.F) {
+	for _, tc := range controlCases {
+		if len(tc.line) < 1024 {
+			f.Add([]byte(tc.line))
+		}
+	}
+	a, err := New(Config{Identity: testIdentity("reception", "Front desk"), StatePath: filepath.Join(f.TempDir(), "p.json")},
+		Deps{LED: &gpiotest.LED{}, Shutter: &gpiotest.Shutter{}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f.Fuzz(func(t *testing.T, line []byte) {
+		req, perr := parseControl(line)
+		resp := a.handleControl(ctx, line, "fuzz")
+		if perr != nil {
+			if resp.OK || !strings.HasPrefix(resp.Error, "bad request") || resp.Status != nil {
+				t.Fatalf("refused line %q answered %+v", line, resp)
+			}
+			return
+		}
+		switch {
+		case req.Op == "status" && req.Privacy == "":
+			if !resp.OK || resp.Status == nil {
+				t.Fatalf("status %q answered %+v", line, resp)
+			}
+		case req.Op == "privacy" && (req.Privacy == "on" || req.Privacy == "off"):
+			if resp.OK || !strings.Contains(resp.Error, "context canceled") {
+				t.Fatalf("privacy %q answered %+v", line, resp)
+			}
+		default:
+			t.Fatalf("accepted %q as %+v", line, req)
+		}
+	})
 }
 
 func TestListenControlFiles(t *testing.T) {

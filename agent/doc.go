@@ -28,12 +28,23 @@
 // and reconcile moves the outputs one safe increment at a time towards
 // that target:
 //
-//	leaving privacy:   save mode -> shutter open -> [sensor confirms open,
+//	leaving privacy:   audited -> shutter open -> [sensor confirms open,
 //	                   or fault + back to privacy after ShutterConfirm]
 //	                   -> LED on -> Stream (STREAMON) -> gate open
+//	                   -> mode "off" saved (fsync) -> request answered
 //	entering privacy:  gate closed (consumers cut) -> capture cancelled ->
 //	                   [STREAMOFF: Stream returned] -> shutter closed ->
 //	                   LED off -> mode saved + audited -> request answered
+//
+// Saving "off" is the commit point of leaving privacy: it is the last
+// action before the answer (nothing else runs in between), so a crash at
+// any earlier point leaves the file saying private and the node boots
+// private (invariant 5). The button, which has nobody to answer, commits at
+// the same point. A failed save returns the node to privacy with a fault
+// and answers the request with the failure. A start that is stopped,
+// refused or has to retry the camera on the way is never committed: the
+// requester was told it failed, and the file keeps saying private. The file
+// is a decision only when it is byte for byte what SaveMode writes.
 //
 // # Invariants (checked after every step in tests and fuzzing)
 //

@@ -88,7 +88,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			t := time.NewTimer(a.cfg.ShutdownTimeout)
 			defer t.Stop()
 			shutdown = t.C
-			a.log.Info("stopping")
+			a.log.Info("stopping", "cause", context.Cause(ctx))
 			a.apply(EvShutdown{})
 		case <-shutdown:
 			// The camera did not stop in time. The process is exiting,
@@ -151,14 +151,34 @@ func (a *Agent) apply(ev Event) {
 			a.log.Info("transition", "event", fmt.Sprintf("%T", ev),
 				"privacy", !next.Viewing, "capture", next.Cap, "shutter", next.Shutter, "led", next.LED)
 		}
-		for _, act := range acts {
-			if err := a.exec(act); err != nil {
+		for i, act := range acts {
+			err := a.exec(act)
+			if a.afterAction != nil {
+				a.afterAction(act, err)
+			}
+			if _, saved := act.(ActPersist); saved && err == nil && a.state.Faults[FaultPersist] != "" {
+				pending = append(pending, EvSaved{})
+			}
+			if err != nil {
 				a.log.Error("action failed", "action", fmt.Sprint(act), "err", err)
 				pending = append(pending, EvFailed{Action: act, Err: err})
 				if !act.safe() {
+					a.failReplies(acts[i+1:], act, err)
 					break
 				}
 			}
+		}
+	}
+}
+
+// failReplies answers the replies among skipped actions with the failure
+// that skipped them: a request is never left waiting because the action
+// before its answer failed (saving "privacy off" is the last action before
+// the answer to it).
+func (a *Agent) failReplies(skipped []Action, failed Action, err error) {
+	for _, act := range skipped {
+		if r, ok := act.(ActReply); ok {
+			a.exec(ActReply{ID: r.ID, Err: fmt.Errorf("node returned to privacy: %v failed: %w", failed, err)})
 		}
 	}
 }

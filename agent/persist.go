@@ -3,7 +3,7 @@
 package agent
 
 import (
-	"encoding/json"
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -20,17 +20,38 @@ type persisted struct {
 	Private bool `json:"private"`
 }
 
+// modeFile returns the exact bytes SaveMode writes for a mode. LoadMode
+// accepts nothing else: the file is ours, so anything that differs from
+// what the agent writes (hand-edited, truncated, an older or newer format,
+// a key in another case, a key twice, a decision missing or null) is not a
+// decision, and the node stays private with a fault.
+func modeFile(private bool) []byte {
+	// Written out rather than marshalled, so that no library change can
+	// alter the one accepted form.
+	return fmt.Appendf(nil, "{\"version\":1,\"private\":%v}\n", private)
+}
+
 // LoadMode reads the persisted privacy mode. It returns found=false when the
 // file does not exist (first boot). Any error leaves private=true: an
-// unreadable, truncated or unknown file never turns the camera on.
+// unreadable, truncated or unknown file never turns the camera on. Only the
+// exact file SaveMode writes for "privacy off" yields private=false. The
+// file is read with firmware.ReadFile: a device, FIFO or oversized file is
+// an error, never a hang or an allocation of its size.
 func LoadMode(path string) (private, found bool, err error) {
-	data, err := os.ReadFile(path)
+	data, err := firmware.ReadFile(path, firmware.MaxStateFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return true, false, nil
 	}
 	if err != nil {
 		return true, true, fmt.Errorf("state: %w", err)
 	}
+	switch {
+	case bytes.Equal(data, modeFile(false)):
+		return false, true, nil
+	case bytes.Equal(data, modeFile(true)):
+		return true, true, nil
+	}
+	// Not a file the agent wrote: say what is wrong with it.
 	var p persisted
 	if err := firmware.DecodeJSON(data, &p); err != nil {
 		return true, true, fmt.Errorf("state: %s: %w", path, err)
@@ -38,18 +59,14 @@ func LoadMode(path string) (private, found bool, err error) {
 	if p.Version != 1 {
 		return true, true, fmt.Errorf("state: %s: version %d, want 1", path, p.Version)
 	}
-	return p.Private, true, nil
+	return true, true, fmt.Errorf("state: %s: not the file camnode writes (want exactly %q)", path, modeFile(p.Private))
 }
 
 // SaveMode writes the privacy mode atomically: temporary file, fsync,
 // rename, fsync of the directory. A crash at any point leaves either the old
 // or the new file, never a torn one.
 func SaveMode(path string, private bool) error {
-	data, err := json.Marshal(persisted{Version: 1, Private: private})
-	if err != nil {
-		return err
-	}
-	return WriteFileAtomic(path, append(data, '\n'), 0o600)
+	return WriteFileAtomic(path, modeFile(private), 0o600)
 }
 
 // WriteFileAtomic replaces path with data durably.

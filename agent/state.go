@@ -135,9 +135,16 @@ type State struct {
 	// record are still to be written, once the camera has stopped.
 	SavePending bool
 	SaveRec     AuditRecord
-	Format      capture.Format
-	Faults      [numFaults]string
-	Waiting     []Waiter // requests waiting for the node to settle
+	// CommitOff means a "privacy off" was accepted and is still to be
+	// persisted. It is persisted at the commit point only: when the gate
+	// opens (the node is live), as the last action before the request is
+	// answered. Until then the file still says private, so a crash while
+	// leaving privacy boots private (invariant 5). A start that fails,
+	// is refused or is superseded on the way drops it.
+	CommitOff bool
+	Format    capture.Format
+	Faults    [numFaults]string
+	Waiting   []Waiter // requests waiting for the node to settle
 }
 
 // Waiter is a request that is answered when the node settles in the mode it
@@ -211,6 +218,9 @@ type (
 	EvOutputRetry struct{}
 	// EvShutdown starts the halt sequence.
 	EvShutdown struct{ ID uint64 }
+	// EvSaved reports that the privacy mode was saved: the file is good
+	// again, whatever was wrong with it (at boot or at an earlier save).
+	EvSaved struct{}
 )
 
 func (EvIdentity) event()       {}
@@ -225,6 +235,7 @@ func (EvAudio) event()          {}
 func (EvFailed) event()         {}
 func (EvShutdown) event()       {}
 func (EvOutputRetry) event()    {}
+func (EvSaved) event()          {}
 
 // TimerKind names a timer the loop arms for step.
 type TimerKind uint8
@@ -398,14 +409,20 @@ func step(s State, ev Event, tm Timing) (State, []Action) {
 			}
 		}
 		if s.Viewing == !on {
-			// Already in the requested mode: answer when settled.
+			// Already in the requested mode: answer when settled. An
+			// answered "privacy off" is always persisted first, so that
+			// the file says off exactly when an off was acknowledged.
 			if e.ID != 0 {
 				s.Waiting = appendWaiter(s.Waiting, Waiter{ID: e.ID, Private: on})
+			}
+			if !on {
+				s.CommitOff = true
 			}
 			break
 		}
 		s.Viewing = !on
 		if !on {
+			s.CommitOff = true
 			// A deliberate "privacy off" clears the faults that made the
 			// node private, so that the attempt is made afresh.
 			s.Faults[FaultLED], s.Faults[FaultShutter], s.Faults[FaultCamera] = "", "", ""
@@ -421,19 +438,21 @@ func step(s State, ev Event, tm Timing) (State, []Action) {
 				acts = append(acts, ActGate{Open: false})
 			}
 		}
-		record := []Action{ActPersist{Private: on},
-			ActAudit{AuditRecord{Kind: "privacy", Source: e.Source, Actor: e.Actor, Privacy: mode}}}
+		rec := AuditRecord{Kind: "privacy", Source: e.Source, Actor: e.Actor, Privacy: mode}
 		if on {
 			// Entering privacy: stopping the camera, closing the shutter
 			// and switching the LED off must not wait for fsyncs, so the
-			// record is written once the camera stopped (see reconcile),
-			// and before the request is answered.
+			// mode and its record are written once the camera stopped (see
+			// reconcile), and before the request is answered.
 			s.SavePending = true
-			s.SaveRec = record[1].(ActAudit).Rec
+			s.SaveRec = rec
 		} else {
-			// Leaving privacy: the mode is saved before the shutter opens;
-			// if saving fails, the unsafe ActPersist aborts the rest.
-			acts = append(acts, record...)
+			// Leaving privacy: the request is recorded now; the mode is
+			// saved only at the commit point, once the node is live and
+			// right before the answer (see commit). If saving fails, the
+			// unsafe ActPersist aborts the answer and the node returns to
+			// privacy with a fault.
+			acts = append(acts, ActAudit{rec})
 		}
 		if e.ID != 0 {
 			s.Waiting = appendWaiter(s.Waiting, Waiter{ID: e.ID, Private: on})
@@ -548,6 +567,9 @@ func step(s State, ev Event, tm Timing) (State, []Action) {
 			s.ShutterUnsure = false
 			acts = append(acts, ActShutter{Open: false})
 		}
+
+	case EvSaved:
+		s.Faults[FaultPersist] = ""
 
 	case EvShutdown:
 		s.Shutdown = true
@@ -728,7 +750,24 @@ func (s State) reconcile(acts []Action, tm Timing) (State, []Action) {
 		}
 		acts = append(acts, ActAudit{s.SaveRec})
 	}
+	s, acts = s.commit(acts)
 	return s.answer(acts)
+}
+
+// commit persists an accepted "privacy off" at its commit point: the node
+// is live (gate open) and the waiters are answered right after, in the same
+// action list (finish puts the save last but for the replies). A node on its way out of privacy that is stopped,
+// refused or has to retry the camera drops the pending commit: its file
+// keeps saying private, and the requester was told it failed.
+func (s State) commit(acts []Action) (State, []Action) {
+	if !s.Target() || s.RetryWait {
+		s.CommitOff = false
+	}
+	if s.CommitOff && s.Gate {
+		s.CommitOff = false
+		acts = append(acts, ActPersist{Private: false})
+	}
+	return s, acts
 }
 
 // answer replies to the waiters whose question is settled.
@@ -776,19 +815,25 @@ func appendWaiter(ws []Waiter, w Waiter) []Waiter {
 }
 
 // finish keeps only the last ActPublish and moves the replies after it, so
-// that whoever is answered already sees the status the step produced.
+// that whoever is answered already sees the status the step produced. A
+// save of "privacy off" (the commit point, see commit) goes between them:
+// the answers follow it directly, with nothing in between.
 func finish(acts []Action) []Action {
 	acts = dedupPublish(acts)
-	var replies []Action
+	var tail []Action
 	out := acts[:0:0]
 	for _, a := range acts {
+		if p, ok := a.(ActPersist); ok && !p.Private {
+			tail = append([]Action{a}, tail...)
+			continue
+		}
 		if _, ok := a.(ActReply); ok {
-			replies = append(replies, a)
+			tail = append(tail, a)
 			continue
 		}
 		out = append(out, a)
 	}
-	return append(out, replies...)
+	return append(out, tail...)
 }
 
 // dedupPublish keeps only the last ActPublish.

@@ -72,6 +72,7 @@ var allEvents = map[string]Event{
 	"persist-failed":   EvFailed{Action: ActPersist{Private: false}, Err: errors.New("ENOSPC")},
 	"audit-failed":     EvFailed{Action: ActAudit{}, Err: errors.New("ENOSPC")},
 	"shutdown":         EvShutdown{},
+	"saved":            EvSaved{},
 }
 
 // checkStep asserts the invariants that must hold after every step,
@@ -124,10 +125,65 @@ func checkStep(prev State, ev Event, next State, acts []Action) string {
 	if !next.Target() && next.Cap == CapOff && !next.SettledPrivate() {
 		return fmt.Sprintf("not settled private although capture is off: %+v", next)
 	}
+	if msg := checkCommit(prev, ev, next, acts); msg != "" {
+		return msg
+	}
 	if !next.Target() && prev.Gate {
 		// The gate must be the very first action.
 		if len(acts) == 0 || acts[0] != (ActGate{Open: false}) {
 			return fmt.Sprintf("privacy without closing the gate first: %v", acts)
+		}
+	}
+	return ""
+}
+
+// checkCommit checks invariant 5's commit point: "privacy off" is saved
+// only when the node is live, and nothing but successful answers follows it
+// in the action list, so a crash at any
+// action boundary before the answer finds the file still saying private.
+// Conversely, a "privacy off" is answered with success only right after it
+// was saved.
+func checkCommit(prev State, ev Event, next State, acts []Action) string {
+	saved := false
+	offWaiters, onWaiters := map[uint64]bool{}, map[uint64]bool{}
+	for _, w := range prev.Waiting {
+		if w.Private {
+			onWaiters[w.ID] = true
+		} else {
+			offWaiters[w.ID] = true
+		}
+	}
+	if e, ok := ev.(EvPrivacy); ok && e.ID != 0 {
+		if on := e.On || (e.Toggle && prev.Viewing); on {
+			onWaiters[e.ID] = true
+		} else {
+			offWaiters[e.ID] = true
+		}
+	}
+	for i, act := range acts {
+		switch a := act.(type) {
+		case ActPersist:
+			if a.Private {
+				continue
+			}
+			if !next.Gate || !next.Viewing || next.Cap != CapStreaming {
+				return fmt.Sprintf("privacy off saved at action %d while the node is not live", i)
+			}
+			for _, b := range acts[i+1:] {
+				switch r := b.(type) {
+				case ActReply:
+					if r.Err != nil {
+						return fmt.Sprintf("privacy off saved, then an error answered: %v", acts)
+					}
+				default:
+					return fmt.Sprintf("%v after saving privacy off (only the answers may follow): %v", b, acts)
+				}
+			}
+			saved = true
+		case ActReply:
+			if a.Err == nil && offWaiters[a.ID] && !onWaiters[a.ID] && !saved {
+				return fmt.Sprintf("privacy off answered (id %d) without saving it first: %v", a.ID, acts)
+			}
 		}
 	}
 	return ""
@@ -161,16 +217,18 @@ var stepCases = []struct {
 	acts  []Action // exact actions, ignoring audit records
 }{
 	{
-		name: "leave privacy without sensor: shutter, LED, then capture",
+		name: "leave privacy without sensor: shutter, LED, then capture; nothing saved yet",
 		from: stPrivate, ev: EvPrivacy{ID: 1, Source: SourceLocal},
-		check: want(func(s State) bool { return s.Viewing && s.Cap == CapStarting && s.LED && s.Shutter == ShutterOpen }),
-		acts:  []Action{ActPersist{Private: false}, ActShutter{Open: true}, ActLED{On: true}, ActStartCapture{Gen: 1}, ActPublish{}},
+		check: want(func(s State) bool {
+			return s.Viewing && s.Cap == CapStarting && s.LED && s.Shutter == ShutterOpen && s.CommitOff
+		}),
+		acts: []Action{ActShutter{Open: true}, ActLED{On: true}, ActStartCapture{Gen: 1}, ActPublish{}},
 	},
 	{
 		name: "leave privacy with sensor: wait for confirmation",
 		from: stSensorPrivate, ev: EvPrivacy{ID: 1, Source: SourceHub},
 		check: want(func(s State) bool { return s.Viewing && s.Cap == CapOff && !s.LED && s.Shutter == ShutterOpening }),
-		acts:  []Action{ActPersist{Private: false}, ActShutter{Open: true}, ActTimer{Kind: TimerShutter, Gen: 1, After: 2 * time.Second}, ActPublish{}},
+		acts:  []Action{ActShutter{Open: true}, ActTimer{Kind: TimerShutter, Gen: 1, After: 2 * time.Second}, ActPublish{}},
 	},
 	{
 		name: "sensor confirms: LED then capture",
@@ -189,7 +247,7 @@ var stepCases = []struct {
 		from:  State{ZoneOK: true, HasSensor: true, SensorOpen: true, ShutterGen: 2},
 		ev:    EvPrivacy{ID: 4, Source: SourceLocal},
 		check: want(func(s State) bool { return s.Shutter == ShutterOpening && s.Cap == CapOff && !s.LED }),
-		acts:  []Action{ActPersist{Private: false}, ActShutter{Open: true}, ActTimer{Kind: TimerShutter, Gen: 3, After: 150 * time.Millisecond}, ActPublish{}},
+		acts:  []Action{ActShutter{Open: true}, ActTimer{Kind: TimerShutter, Gen: 3, After: 150 * time.Millisecond}, ActPublish{}},
 	},
 	{
 		name: "open sensor unchanged at the check: confirmed, LED then capture",
@@ -231,6 +289,51 @@ var stepCases = []struct {
 		from: stStarting, ev: EvCaptureStarted{Gen: 1, Format: capture.Format{Width: 640, Height: 480}},
 		check: want(func(s State) bool { return s.Gate && s.Cap == CapStreaming }),
 		acts:  []Action{ActGate{Open: true, Gen: 1}, ActPublish{}},
+	},
+	{
+		name: "STREAMON after privacy off: gate opens, then off is saved, then the request is answered",
+		from: State{ZoneOK: true, Viewing: true, Shutter: ShutterOpen, LED: true, Cap: CapStarting, Gen: 1, CommitOff: true,
+			Waiting: []Waiter{{ID: 5}}},
+		ev:    EvCaptureStarted{Gen: 1, Format: capture.Format{Width: 640, Height: 480}},
+		check: want(func(s State) bool { return s.Gate && !s.CommitOff && len(s.Waiting) == 0 }),
+		acts:  []Action{ActGate{Open: true, Gen: 1}, ActPublish{}, ActPersist{Private: false}, ActReply{ID: 5}},
+	},
+	{
+		name:  "STREAMON after the button: gate opens, then off is saved",
+		from:  State{ZoneOK: true, Viewing: true, Shutter: ShutterOpen, LED: true, Cap: CapStarting, Gen: 1, CommitOff: true},
+		ev:    EvCaptureStarted{Gen: 1},
+		check: want(func(s State) bool { return s.Gate && !s.CommitOff }),
+		acts:  []Action{ActGate{Open: true, Gen: 1}, ActPublish{}, ActPersist{Private: false}},
+	},
+	{
+		name:  "privacy off while live: saved again, then answered",
+		from:  stLive,
+		ev:    EvPrivacy{ID: 6, Source: SourceHub},
+		check: want(func(s State) bool { return s.Gate && !s.CommitOff && len(s.Waiting) == 0 }),
+		acts:  []Action{ActPublish{}, ActPersist{Private: false}, ActReply{ID: 6}},
+	},
+	{
+		name: "saving privacy off failed: back to privacy with a fault, gate closed first",
+		from: stLive,
+		ev:   EvFailed{Action: ActPersist{Private: false}, Err: errors.New("ENOSPC")},
+		check: want(func(s State) bool {
+			return !s.Viewing && !s.Gate && s.Cap == CapStopping && s.Faults[FaultPersist] != ""
+		}),
+		acts: []Action{ActGate{Open: false}, ActPersist{Private: true}, ActStopCapture{Gen: 1},
+			ActTimer{Kind: TimerStop, Gen: 1, After: 3 * time.Second}, ActPublish{}},
+	},
+	{
+		name: "camera lost while leaving privacy: the off is never saved",
+		from: State{ZoneOK: true, Viewing: true, Shutter: ShutterOpen, LED: true, Cap: CapStarting, Gen: 1, CommitOff: true,
+			Waiting: []Waiter{{ID: 5}}},
+		ev:    EvCaptureEnded{Gen: 1, Err: errLost},
+		check: want(func(s State) bool { return s.RetryWait && !s.CommitOff && len(s.Waiting) == 0 }),
+	},
+	{
+		name:  "shutdown while leaving privacy: the off is never saved",
+		from:  State{ZoneOK: true, HasSensor: true, Viewing: true, Shutter: ShutterOpening, ShutterGen: 1, CommitOff: true},
+		ev:    EvShutdown{},
+		check: want(func(s State) bool { return s.Viewing && !s.CommitOff && s.SettledPrivate() }),
 	},
 	{
 		name: "privacy on while live: gate first, then stop, LED stays on",

@@ -202,8 +202,11 @@ func DecodePublicKey(s string) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(b), nil
 }
 
-// ParseKeys parses an installer key file.
+// ParseKeys parses an installer key file (at most MaxKeyFileSize bytes).
 func ParseKeys(data []byte) ([]ed25519.PublicKey, error) {
+	if len(data) > MaxKeyFileSize {
+		return nil, fmt.Errorf("installer keys: %d bytes, more than %d", len(data), MaxKeyFileSize)
+	}
 	var keys []ed25519.PublicKey
 	for i, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSpace(line)

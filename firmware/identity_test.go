@@ -247,24 +247,7 @@ func TestSignIdentityRefusesInvalid(t *testing.T) {
 }
 
 func TestParseKeysAndFormatKey(t *testing.T) {
-	line := FormatKey(testPub, "installer A. Installer")
-	for _, tc := range []struct {
-		name   string
-		in     string
-		n      int
-		errHas string
-	}{
-		{"one key", line, 1, ""},
-		{"comments and blanks", "# pinned\n\n" + line + "\n  # end\n", 1, ""},
-		{"two keys", line + FormatKey(hubPub, ""), 2, ""},
-		{"CRLF", strings.ReplaceAll(line, "\n", "\r\n"), 1, ""},
-		{"empty", "", 0, "no key found"},
-		{"only comments", "# none\n", 0, "no key found"},
-		{"wrong prefix", "ssh-ed25519 " + base64.StdEncoding.EncodeToString(testPub) + "\n", 0, "line 1"},
-		{"missing key", KeyPrefix + "\n", 0, "line 1"},
-		{"short key", "# x\n" + KeyPrefix + " AAAA\n", 0, "line 2"},
-		{"not base64", KeyPrefix + " ***\n", 0, "not base64"},
-	} {
+	for _, tc := range parseKeysCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			keys, err := ParseKeys([]byte(tc.in))
 			if tc.errHas != "" {

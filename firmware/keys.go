@@ -5,6 +5,7 @@ package firmware
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -25,14 +26,28 @@ func MarshalPrivateKey(priv ed25519.PrivateKey) ([]byte, error) {
 }
 
 // ParsePrivateKey decodes a key written by MarshalPrivateKey. Anything else
-// (another PEM type, another algorithm, data after the block) is an error.
+// (another PEM type, PEM headers, another algorithm, data before or after
+// the block, more than MaxKeyFileSize bytes) is an error.
 func ParsePrivateKey(data []byte) (ed25519.PrivateKey, error) {
+	if len(data) > MaxKeyFileSize {
+		return nil, fmt.Errorf("key file of %d bytes, more than %d", len(data), MaxKeyFileSize)
+	}
 	blk, rest := pem.Decode(data)
 	if blk == nil || blk.Type != "PRIVATE KEY" {
 		return nil, errors.New("not a PEM \"PRIVATE KEY\" block (make one with camctl keygen)")
 	}
 	if len(bytes.TrimSpace(rest)) > 0 {
 		return nil, errors.New("data after the PEM block")
+	}
+	if len(blk.Headers) > 0 {
+		return nil, errors.New("PEM headers (an encrypted key?): want a plain PKCS#8 key")
+	}
+	// pem.Decode skips anything before the block (even a broken BEGIN
+	// line): the file must be the block exactly as camctl keygen and
+	// openssl write it, but for surrounding blank space and CRLF.
+	file := bytes.TrimSpace(bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n")))
+	if !bytes.Equal(file, bytes.TrimSpace(pem.EncodeToMemory(blk))) {
+		return nil, errors.New("not exactly one PEM block as camctl keygen writes it (data before it, or other line breaks)")
 	}
 	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
 	if err != nil {
@@ -62,8 +77,12 @@ func MarshalPublicKey(pub ed25519.PublicKey) ([]byte, error) {
 }
 
 // ParsePublicKey decodes a key written by MarshalPublicKey (text before the
-// block, such as a comment line, is allowed; data after it is not).
+// block, such as a comment line, is allowed; data after it, or more than
+// MaxKeyFileSize bytes, is not).
 func ParsePublicKey(data []byte) (ed25519.PublicKey, error) {
+	if len(data) > MaxKeyFileSize {
+		return nil, fmt.Errorf("key file of %d bytes, more than %d", len(data), MaxKeyFileSize)
+	}
 	blk, rest := pem.Decode(data)
 	if blk == nil || blk.Type != "PUBLIC KEY" {
 		return nil, errors.New("not a PEM \"PUBLIC KEY\" block (make one with camctl keygen -kind hub)")
@@ -80,4 +99,20 @@ func ParsePublicKey(data []byte) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("a %T, want an Ed25519 key", k)
 	}
 	return pub, nil
+}
+
+// LoadX509KeyPair is tls.LoadX509KeyPair through ReadFile: the certificate
+// and its key must be regular files within MaxCertFileSize and
+// MaxKeyFileSize, so that a FIFO or a device at either path is an error
+// instead of a hang or an endless read.
+func LoadX509KeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	cert, err := ReadFile(certFile, MaxCertFileSize)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	key, err := ReadFile(keyFile, MaxKeyFileSize)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(cert, key)
 }

@@ -111,6 +111,11 @@ func checkShape(raw jsontext.Value, t reflect.Type, path string) error {
 	}
 	switch raw.Kind() {
 	case 'n':
+		if path == "" && t.Kind() == reflect.Struct {
+			// A document that is just null would leave every required
+			// field unset without an error.
+			return errors.New("JSON: null, want an object")
+		}
 		return nil // null where allowed is for the caller's field rules
 	case '[':
 		if t.Kind() != reflect.Slice && t.Kind() != reflect.Array {

@@ -46,6 +46,7 @@ var strictCases = []struct {
 	{"empty", ``, "EOF"},
 	{"not JSON", `privacy=on`, "invalid character"},
 	{"array", `[{"privacy":"on"}]`, "JSON"},
+	{"null document", `null`, "null, want an object"},
 	{"wrong type", `{"privacy":1}`, "/privacy"},
 	{"invalid UTF-8", "{\"privacy\":\"o\xffn\"}", "UTF-8"},
 	{"bad time", `{"privacy":"on","at":"yesterday"}`, "/at"},

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -25,11 +24,12 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/camnode/camnode/capture"
+	"github.com/camnode/camnode/firmware"
 	"github.com/camnode/camnode/gpio"
 )
 
 // MaxSize bounds the configuration file.
-const MaxSize = 256 << 10
+const MaxSize = firmware.MaxConfigFileSize
 
 // Config is the whole configuration file.
 type Config struct {
@@ -195,20 +195,11 @@ func Default() Config {
 // Load reads, decodes and validates a configuration file. Keys not in the
 // file keep their defaults.
 func Load(path string) (Config, error) {
-	f, err := os.Open(path)
+	// A regular file only: a FIFO at the path would hang check-config and
+	// run (and with them the signal handling), a device would be read
+	// without end.
+	data, err := firmware.ReadFile(path, MaxSize)
 	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
-	if st.Size() > MaxSize {
-		return Config{}, fmt.Errorf("config: %s: larger than %d bytes", path, MaxSize)
-	}
-	data := make([]byte, st.Size())
-	if _, err := f.Read(data); err != nil && st.Size() > 0 {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	c, err := Parse(data)

@@ -3,11 +3,15 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camnode/camnode/firmware"
 )
 
 const validGPIO = `
@@ -93,7 +97,7 @@ func TestLoad(t *testing.T) {
 	}
 	big := filepath.Join(dir, "big.toml")
 	os.WriteFile(big, []byte(strings.Repeat("# padding\n", MaxSize/10+1)), 0o600)
-	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "larger than") {
+	if _, err := Load(big); err == nil || !strings.Contains(err.Error(), "too large") {
 		t.Fatalf("Load(big) = %v, want a size error", err)
 	}
 	bad := filepath.Join(dir, "bad.toml")
@@ -116,4 +120,33 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLoadNotARegularFile: a FIFO at the config path used to hang
+// check-config and run (and with them SIGTERM); /dev/zero would be read for
+// ever. Both are a prompt, clear error.
+func TestLoadNotARegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.toml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(dir, "zero.toml")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range map[string]string{"FIFO": fifo, "/dev/zero": zero} {
+		t.Run(name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { _, err := Load(p); done <- err }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, firmware.ErrNotRegular) || !strings.Contains(err.Error(), p) {
+					t.Fatalf("Load(%s) = %v, want a not-a-regular-file error naming it", name, err)
+				}
+			case <-time.After(30 * time.Second): // a deadline to fail, not a timing assertion
+				t.Fatalf("Load(%s) hangs", name)
+			}
+		})
+	}
 }

@@ -16,6 +16,8 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
+
+	"github.com/camnode/camnode/firmware"
 )
 
 // Client limits.
@@ -105,7 +107,7 @@ func (c ClientConfig) TLS() (*tls.Config, error) {
 	if c.CAFile == "" || c.CertFile == "" || c.KeyFile == "" {
 		return nil, errors.New("mqtt: TLS needs a CA file, a certificate file and a key file")
 	}
-	pem, err := os.ReadFile(c.CAFile)
+	pem, err := firmware.ReadFile(c.CAFile, firmware.MaxCertFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: CA: %w", err)
 	}
@@ -113,7 +115,7 @@ func (c ClientConfig) TLS() (*tls.Config, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("mqtt: CA: %s holds no PEM certificate", c.CAFile)
 	}
-	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	cert, err := firmware.LoadX509KeyPair(c.CertFile, c.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt: client certificate: %w", err)
 	}

@@ -84,7 +84,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	deps := checkDeps{
 		root:     os.DirFS("/"),
-		readFile: os.ReadFile,
+		readFile: func(p string) ([]byte, error) { return firmware.ReadFile(p, firmware.MaxCertFileSize) },
 		stat:     os.Stat,
 		now:      time.Now,
 		ntp:      timedatectlNTP,

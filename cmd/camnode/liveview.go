@@ -44,7 +44,7 @@ func newLiveView(c config.LiveView, id firmware.Identity, allowed bool, stateDir
 	if err != nil {
 		return nil, fmt.Errorf("liveview: hub_key: %w", err)
 	}
-	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	cert, err := firmware.LoadX509KeyPair(c.CertFile, c.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("liveview: certificate: %w", err)
 	}

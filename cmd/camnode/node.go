@@ -10,7 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"periph.io/x/host/v3"
@@ -78,8 +80,14 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 		if herr := hw.halt(); herr != nil {
 			log.Error("halting outputs", "err", herr)
 			err = errors.Join(err, herr)
+			return
 		}
+		log.Info("outputs halted: shutter closed, LED off")
 	}()
+	// A terminal or SSH session that went away closes stderr: a log write
+	// must then fail (EPIPE), not kill the agent before it halted. The
+	// terminating signals themselves are caught by cli.Main.
+	signal.Ignore(syscall.SIGPIPE)
 
 	id, idErr := loadIdentity(cfg.Node)
 	if cfg.MQTT, err = mqttFromIdentity(cfg, id, idErr); err != nil {
@@ -231,7 +239,7 @@ func clientConfig(m config.MQTT) mqtt.ClientConfig {
 // loadIdentity reads and verifies the signed identity. Any error locks the
 // camera (the agent fails closed on it).
 func loadIdentity(n config.Node) (firmware.Identity, error) {
-	keys, err := os.ReadFile(n.InstallerKeysFile)
+	keys, err := firmware.ReadFile(n.InstallerKeysFile, firmware.MaxKeyFileSize)
 	if err != nil {
 		return firmware.Identity{}, fmt.Errorf("installer keys: %w", err)
 	}
@@ -239,7 +247,7 @@ func loadIdentity(n config.Node) (firmware.Identity, error) {
 	if err != nil {
 		return firmware.Identity{}, err
 	}
-	data, err := os.ReadFile(n.IdentityFile)
+	data, err := firmware.ReadFile(n.IdentityFile, firmware.MaxIdentitySize)
 	if err != nil {
 		return firmware.Identity{}, fmt.Errorf("identity: %w", err)
 	}

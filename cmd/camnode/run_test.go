@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,9 +51,9 @@ poll_interval = "1s"
 	return configPath, cfg.Node.ControlSocket
 }
 
-// startRun runs `camnode run` in-process with a fake systemd notify
-// socket and returns the datagrams it receives.
-func startRun(t *testing.T, configPath string) (notes <-chan string, stop func() error) {
+// notifySocket is a fake systemd notify socket: its path and the
+// datagrams it receives.
+func notifySocket(t *testing.T) (path string, notes <-chan string) {
 	t.Helper()
 	ns := filepath.Join(t.TempDir(), "notify.sock")
 	pc, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: ns, Net: "unixgram"})
@@ -60,9 +61,6 @@ func startRun(t *testing.T, configPath string) (notes <-chan string, stop func()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
-	t.Setenv("NOTIFY_SOCKET", ns)
-	t.Setenv("WATCHDOG_USEC", "100000")
-	t.Setenv("WATCHDOG_PID", fmt.Sprint(os.Getpid()))
 	ch := make(chan string, 1024)
 	go func() {
 		buf := make([]byte, 4096)
@@ -74,6 +72,17 @@ func startRun(t *testing.T, configPath string) (notes <-chan string, stop func()
 			ch <- string(buf[:n])
 		}
 	}()
+	return ns, ch
+}
+
+// startRun runs `camnode run` in-process with a fake systemd notify
+// socket and returns the datagrams it receives.
+func startRun(t *testing.T, configPath string) (notes <-chan string, stop func() error) {
+	t.Helper()
+	ns, ch := notifySocket(t)
+	t.Setenv("NOTIFY_SOCKET", ns)
+	t.Setenv("WATCHDOG_USEC", "100000")
+	t.Setenv("WATCHDOG_PID", fmt.Sprint(os.Getpid()))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var stderr bytes.Buffer
@@ -174,5 +183,70 @@ func TestRunBadConfig(t *testing.T) {
 	err = run(context.Background(), []string{"check-config", p}, nil, &out, &bytes.Buffer{})
 	if err == nil {
 		t.Fatal("check-config accepted a bad config")
+	}
+}
+
+// TestRunStateFileNotRegular: privacy.json as a FIFO used to hang boot
+// (and with it SIGTERM), as /dev/zero to run the node out of memory. Now
+// the node boots private with a persist fault naming the cause, answers on
+// its socket, and stops when asked.
+func TestRunStateFileNotRegular(t *testing.T) {
+	for name, mk := range map[string]func(string) error{
+		"FIFO":      func(p string) error { return syscall.Mkfifo(p, 0o600) },
+		"/dev/zero": func(p string) error { return os.Symlink("/dev/zero", p) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfgPath, sock := writeNode(t, dir, "waiting", "Waiting area")
+			state := filepath.Join(dir, "state", "privacy.json")
+			if err := os.MkdirAll(filepath.Dir(state), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := mk(state); err != nil {
+				t.Fatal(err)
+			}
+			notes, stop := startRun(t, cfgPath)
+			waitNote(t, notes, "READY=1")
+			// "privacy on" goes through the agent's loop, so its answer
+			// comes after the boot read the state (status may be earlier).
+			out, code := privacyCmd(t, sock, "on")
+			if code != 0 || !strings.Contains(out, "privacy   on") || !strings.Contains(out, "persist: persisted mode unreadable") ||
+				!strings.Contains(out, "not a regular file") || !strings.Contains(out, "led       off") {
+				t.Fatalf("status with privacy.json a %s: exit %d\n%s", name, code, out)
+			}
+			if err := stop(); err != nil {
+				t.Fatalf("run: %v", err)
+			}
+		})
+	}
+}
+
+// TestRunConfigNotRegular: a FIFO as the configuration used to hang run and
+// check-config; /dev/zero was read without end. Both are a prompt error.
+func TestRunConfigNotRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.toml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	zero := filepath.Join(dir, "zero.toml")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, zero} {
+		for _, args := range [][]string{{"run", "-config", path}, {"check-config", path}, {"halt-outputs", "-config", path}} {
+			t.Run(strings.Join(args, " "), func(t *testing.T) {
+				done := make(chan error, 1)
+				go func() { done <- run(context.Background(), args, nil, &bytes.Buffer{}, &bytes.Buffer{}) }()
+				select {
+				case err := <-done:
+					if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+						t.Fatalf("camnode %v = %v, want a not-a-regular-file error", args, err)
+					}
+				case <-time.After(30 * time.Second): // a deadline to fail, not a timing assertion
+					t.Fatalf("camnode %v hangs", args)
+				}
+			})
+		}
 	}
 }

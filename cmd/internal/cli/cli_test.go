@@ -4,9 +4,14 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
+	"syscall"
 	"testing"
+	"time"
 )
 
 type coded struct {
@@ -32,6 +37,43 @@ func TestReport(t *testing.T) {
 		var b bytes.Buffer
 		if got := Report(&b, "prog", tc.err); got != tc.code || b.String() != tc.printed {
 			t.Errorf("Report(%v) = %d, %q; want %d, %q", tc.err, got, b.String(), tc.code, tc.printed)
+		}
+	}
+}
+
+// TestNotifyContextEverySignal sends each of StopSignals to this process:
+// each must cancel the context with the signal as its cause (not kill the
+// process, as SIGHUP, SIGQUIT or SIGUSR1 would by default).
+func TestNotifyContextEverySignal(t *testing.T) {
+	for _, sig := range StopSignals {
+		t.Run(SignalName(sig), func(t *testing.T) {
+			ctx, stop := NotifyContext(context.Background())
+			defer stop()
+			if err := syscall.Kill(os.Getpid(), sig.(syscall.Signal)); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(30 * time.Second): // a deadline to fail, not a timing assertion
+				t.Fatalf("%v did not cancel the context", sig)
+			}
+			var se SignalError
+			if !errors.As(context.Cause(ctx), &se) || se.Signal != sig {
+				t.Fatalf("cause = %v, want %v", context.Cause(ctx), sig)
+			}
+		})
+	}
+	for _, want := range []os.Signal{syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT} {
+		if !slices.Contains(StopSignals, want) {
+			t.Errorf("%v is not a stop signal", want)
+		}
+	}
+}
+
+func TestSignalName(t *testing.T) {
+	for sig, want := range map[os.Signal]string{syscall.SIGHUP: "SIGHUP", syscall.SIGQUIT: "SIGQUIT"} {
+		if got := SignalName(sig); got != want {
+			t.Errorf("SignalName(%v) = %q, want %q", sig, got, want)
 		}
 	}
 }
