@@ -49,15 +49,19 @@ type JPEGStats struct {
 	Unsupported uint64 // frames refused with ErrUnsupportedJPEG
 }
 
-// jpegSOF is what checkJPEGMarkers learns from a JPEG's frame header.
+// jpegSOF is what checkJPEGMarkers learns from a JPEG's headers.
 type jpegSOF struct {
 	marker        byte // SOFn marker code, 0xC0..0xCF
 	width, height int
 	components    int
+	// hasDHT, hasDQT: the frame defines Huffman / quantisation tables
+	// before its first scan. UVC cameras leave the Huffman tables out
+	// (the standard ones are implied).
+	hasDHT, hasDQT bool
 }
 
 // checkJPEGMarkers walks the marker segments of jpeg from SOI to the first
-// start-of-frame segment, without touching entropy-coded data, and refuses
+// start-of-scan segment, without touching entropy-coded data, and refuses
 // what TurboJPEG would accept but a camera node should not decode: frames
 // that are not baseline or extended sequential Huffman JPEGs (progressive
 // JPEGs make libjpeg buffer the whole image's coefficients) and sizes above
@@ -67,48 +71,56 @@ func checkJPEGMarkers(jpeg []byte) (jpegSOF, error) {
 		return jpegSOF{}, fmt.Errorf("%w: no SOI marker", ErrCorruptJPEG)
 	}
 	i := 2
+	var s jpegSOF
 	for {
 		// Markers may be preceded by any number of 0xFF fill bytes.
 		for i < len(jpeg) && jpeg[i] == 0xFF && i+1 < len(jpeg) && jpeg[i+1] == 0xFF {
 			i++
 		}
 		if i+4 > len(jpeg) {
-			return jpegSOF{}, fmt.Errorf("%w: ends before the frame header", ErrCorruptJPEG)
+			return s, fmt.Errorf("%w: ends before the first scan", ErrCorruptJPEG)
 		}
 		if jpeg[i] != 0xFF {
-			return jpegSOF{}, fmt.Errorf("%w: no marker at offset %d", ErrCorruptJPEG, i)
+			return s, fmt.Errorf("%w: no marker at offset %d", ErrCorruptJPEG, i)
 		}
 		m := jpeg[i+1]
 		n := int(binary.BigEndian.Uint16(jpeg[i+2:]))
 		switch {
-		case m == 0xC4 || m == 0xC8 || m == 0xCC:
-			// DHT, JPG (reserved), DAC: not frame headers.
+		case m == 0xC4:
+			s.hasDHT = true
+		case m == 0xDB:
+			s.hasDQT = true
+		case m == 0xC8 || m == 0xCC:
+			// JPG (reserved), DAC: not frame headers.
+		case m == 0xDA && s.marker != 0:
+			// SOS after the frame header: the headers are complete.
+			return s, nil
+		case m >= 0xC0 && m <= 0xCF && s.marker != 0:
+			return s, fmt.Errorf("%w: a second frame header", ErrCorruptJPEG)
 		case m >= 0xC0 && m <= 0xCF:
 			if m != 0xC0 && m != 0xC1 {
-				return jpegSOF{}, fmt.Errorf("%w: SOF%d frame (only baseline and extended sequential Huffman JPEGs)", ErrUnsupportedJPEG, m-0xC0)
+				return s, fmt.Errorf("%w: SOF%d frame (only baseline and extended sequential Huffman JPEGs)", ErrUnsupportedJPEG, m-0xC0)
 			}
 			if n < 8 || i+2+n > len(jpeg) {
-				return jpegSOF{}, fmt.Errorf("%w: short frame header", ErrCorruptJPEG)
+				return s, fmt.Errorf("%w: short frame header", ErrCorruptJPEG)
 			}
-			s := jpegSOF{
-				marker:     m,
-				height:     int(binary.BigEndian.Uint16(jpeg[i+5:])),
-				width:      int(binary.BigEndian.Uint16(jpeg[i+7:])),
-				components: int(jpeg[i+9]),
-			}
+			s.marker = m
+			s.height = int(binary.BigEndian.Uint16(jpeg[i+5:]))
+			s.width = int(binary.BigEndian.Uint16(jpeg[i+7:]))
+			s.components = int(jpeg[i+9])
 			if s.width == 0 || s.height == 0 {
 				return s, fmt.Errorf("%w: %dx%d frame", ErrCorruptJPEG, s.width, s.height)
 			}
 			if s.width > MaxJPEGWidth || s.height > MaxJPEGHeight {
 				return s, fmt.Errorf("%w: %dx%d is larger than %dx%d", ErrUnsupportedJPEG, s.width, s.height, MaxJPEGWidth, MaxJPEGHeight)
 			}
-			return s, nil
 		case m == 0xD8 || m == 0xD9 || m == 0xDA || (m >= 0xD0 && m <= 0xD7) || m == 0x00 || m == 0xFF:
-			// SOI again, EOI, SOS or RSTn before any frame header.
-			return jpegSOF{}, fmt.Errorf("%w: marker 0x%02X before the frame header", ErrCorruptJPEG, m)
+			// SOI again, EOI, SOS or RSTn before the frame header, or a
+			// stray byte.
+			return s, fmt.Errorf("%w: marker 0x%02X before the first scan's header", ErrCorruptJPEG, m)
 		}
 		if n < 2 {
-			return jpegSOF{}, fmt.Errorf("%w: segment length %d", ErrCorruptJPEG, n)
+			return s, fmt.Errorf("%w: segment length %d", ErrCorruptJPEG, n)
 		}
 		i += 2 + n
 	}

@@ -57,6 +57,13 @@ type JPEGDecoder struct {
 	// TurboJPEG: a field, not locals, because a Go pointer passed to C
 	// makes its target escape, an allocation per frame.
 	hdr [4]C.int
+	// dht, dqt: the handle holds Huffman / quantisation tables that a
+	// frame defined. libjpeg keeps tables from one image to the next (for
+	// abbreviated streams), so a frame without DHT, as UVC cameras send,
+	// would be decoded with the previous frame's tables instead of the
+	// standard ones a fresh decoder implies: decode then starts from a
+	// fresh handle (see reset).
+	dht, dqt bool
 
 	decoded, corrupt, unsupported atomic.Uint64
 }
@@ -110,6 +117,13 @@ func (d *JPEGDecoder) decode(jpeg []byte, dst *Frame) error {
 	if err != nil {
 		return err
 	}
+	if (d.dht && !sof.hasDHT) || (d.dqt && !sof.hasDQT) {
+		if err := d.reset(); err != nil {
+			return err
+		}
+	}
+	d.dht = d.dht || sof.hasDHT
+	d.dqt = d.dqt || sof.hasDQT
 	buf := (*C.uchar)(unsafe.Pointer(&jpeg[0]))
 	n := C.ulong(len(jpeg))
 	if C.cn_tj_header(d.h, buf, n, &d.hdr[0], &d.hdr[1], &d.hdr[2], &d.hdr[3]) != 0 {
@@ -179,20 +193,30 @@ func (d *JPEGDecoder) planes(buf *C.uchar, n C.ulong, y, u, v []byte, ys, cs, w,
 // that passed the pre-check is a corrupt frame: a warning (truncated data,
 // which libjpeg would otherwise pad with grey) as much as an error.
 //
-// It then replaces the handle: TurboJPEG 2.1 leaves a handle whose header
+// It then resets the handle: TurboJPEG 2.1 leaves a handle whose header
 // parse failed half-way in a state where the next, valid, frame fails too
 // (TestJPEGDecode's "Huffman table destroyed" case followed by a good frame
-// shows it). A fresh handle costs a few mallocs on the error path only. If
-// no new handle can be made, the decoder is closed and says so.
+// shows it).
 func (d *JPEGDecoder) tjError(op string) error {
 	kind := "error"
 	if C.tjGetErrorCode(d.h) == C.TJERR_WARNING {
 		kind = "warning"
 	}
 	err := fmt.Errorf("%w: TurboJPEG %s %s: %s", ErrCorruptJPEG, op, kind, C.GoString(C.tjGetErrorStr2(d.h)))
-	C.tjDestroy(d.h)
-	d.h = C.tjInitDecompress()
+	d.reset()
 	return err
+}
+
+// reset replaces the TurboJPEG handle by a fresh one, with no tables and
+// no state from earlier frames. It costs a few C allocations (no Go ones).
+// If no handle can be made the decoder is left closed and says so.
+func (d *JPEGDecoder) reset() error {
+	C.tjDestroy(d.h)
+	d.dht, d.dqt = false, false
+	if d.h = C.tjInitDecompress(); d.h == nil {
+		return errors.New("capture: JPEG decoder: tjInitDecompress failed; decoder closed")
+	}
+	return nil
 }
 
 // Stats returns the decoder's counters.

@@ -60,6 +60,22 @@ func sosEnd(b []byte) int {
 	return i + 2 + int(binary.BigEndian.Uint16(b[i+2:]))
 }
 
+// stripDHT removes the Huffman table segments of a frame.
+func stripDHT(b []byte) []byte {
+	out := b[:2]
+	for i := 2; i+4 <= len(b) && b[i] == 0xFF; {
+		n := int(binary.BigEndian.Uint16(b[i+2:]))
+		if b[i+1] == 0xDA { // SOS: the rest is entropy data
+			return append(out, b[i:]...)
+		}
+		if b[i+1] != 0xC4 {
+			out = append(out, b[i:i+2+n]...)
+		}
+		i += 2 + n
+	}
+	return out
+}
+
 var jpegCases = []jpegCase{
 	// Real frames, as webcams send them: 4:2:2 and 4:2:0 (ffmpeg), plus
 	// greyscale (cjpeg). The noisy ones are as large as a real scene's.
@@ -70,6 +86,10 @@ var jpegCases = []jpegCase{
 	{name: "1280x720 4:2:2 noisy", data: jpegFile("1280x720-422-noisy.jpg"), w: 1280, h: 720, seq: 11},
 	{name: "1280x720 4:2:0 noisy", data: jpegFile("1280x720-420-noisy.jpg"), w: 1280, h: 720, seq: 12},
 	{name: "640x480 grey", data: jpegFile("640x480-grey.jpg"), w: 640, h: 480, seq: 13},
+	// UVC cameras leave the Huffman tables out (the standard ones are
+	// implied, as in AVI1 Motion-JPEG).
+	{name: "no DHT, as UVC cameras send", data: jpegEdited("640x480-422-stdhuff.jpg", stripDHT), w: 640, h: 480, seq: 15},
+	{name: "with the standard DHT", data: jpegFile("640x480-422-stdhuff.jpg"), w: 640, h: 480, seq: 15},
 	// UVC bulk cameras pad frames after EOI.
 	{name: "padding after EOI", data: jpegEdited("640x480-422.jpg", func(b []byte) []byte {
 		return append(b, make([]byte, 4096)...)
@@ -256,8 +276,15 @@ func TestJPEGDecodeAllocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	for _, name := range []string{"640x480-422-noisy.jpg", "640x480-420.jpg", "1280x720-422-noisy.jpg", "1280x720-420-noisy.jpg", "640x480-grey.jpg"} {
-		jpeg := readJPEG(t, name)
+	for name, data := range map[string]func(testing.TB) []byte{
+		"640x480 4:2:2":     jpegFile("640x480-422-noisy.jpg"),
+		"640x480 4:2:0":     jpegFile("640x480-420.jpg"),
+		"1280x720 4:2:2":    jpegFile("1280x720-422-noisy.jpg"),
+		"1280x720 4:2:0":    jpegFile("1280x720-420-noisy.jpg"),
+		"640x480 grey":      jpegFile("640x480-grey.jpg"),
+		"640x480 UVC style": jpegEdited("640x480-422-stdhuff.jpg", stripDHT),
+	} {
+		jpeg := data(t)
 		var dst Frame
 		if err := d.Decode(jpeg, &dst); err != nil {
 			t.Fatal(err)

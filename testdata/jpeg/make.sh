@@ -12,23 +12,26 @@ repo=$(cd "$dir/../.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# name size seq pix_fmt noise: noise is ffmpeg's noise filter strength
-# (temporal noise, like a sensor's; 0 = none), which makes the frame as large
-# as a real webcam's (a clean pattern compresses far better than a scene).
-while read -r name size seq pixfmt noise; do
+# name size seq pix_fmt noise huffman: noise is ffmpeg's noise filter
+# strength (temporal noise, like a sensor's; 0 = none), which makes the frame
+# as large as a real webcam's (a clean pattern compresses far better than a
+# scene); huffman is ffmpeg's -huffman: optimal (its default) or default
+# (the standard tables of JPEG's Annex K, which UVC cameras leave out).
+while read -r name size seq pixfmt noise huffman; do
 	vf=()
 	((noise)) && vf=(-vf "noise=alls=$noise:allf=t")
 	(cd "$repo" && go run ./testdata/jpeg/rawframe -size "$size" -seq "$seq") >"$tmp/$name.yuyv"
 	ffmpeg -nostdin -hide_banner -loglevel error -y -f rawvideo -pix_fmt yuyv422 -s "$size" -i "$tmp/$name.yuyv" \
-		"${vf[@]}" -frames:v 1 -c:v mjpeg -q:v 3 -pix_fmt "$pixfmt" "$dir/$name.jpg"
+		"${vf[@]}" -frames:v 1 -c:v mjpeg -huffman "$huffman" -q:v 3 -pix_fmt "$pixfmt" "$dir/$name.jpg"
 done <<'LIST'
-640x480-422 640x480 7 yuvj422p 0
-640x480-420 640x480 8 yuvj420p 0
-1280x720-422 1280x720 9 yuvj422p 0
-640x480-422-noisy 640x480 10 yuvj422p 7
-1280x720-422-noisy 1280x720 11 yuvj422p 7
-1280x720-420-noisy 1280x720 12 yuvj420p 7
-640x480-444 640x480 14 yuvj444p 0
+640x480-422 640x480 7 yuvj422p 0 optimal
+640x480-420 640x480 8 yuvj420p 0 optimal
+1280x720-422 1280x720 9 yuvj422p 0 optimal
+640x480-422-noisy 640x480 10 yuvj422p 7 optimal
+1280x720-422-noisy 1280x720 11 yuvj422p 7 optimal
+1280x720-420-noisy 1280x720 12 yuvj420p 7 optimal
+640x480-444 640x480 14 yuvj444p 0 optimal
+640x480-422-stdhuff 640x480 15 yuvj422p 0 default
 LIST
 
 # Greyscale and progressive frames from libjpeg-turbo's own cjpeg (a second
