@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"image"
+	"image/jpeg"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +60,21 @@ func sofOffset(b []byte) int { return bytes.Index(b, []byte{0xFF, 0xC0}) }
 func sosEnd(b []byte) int {
 	i := bytes.Index(b, []byte{0xFF, 0xDA})
 	return i + 2 + int(binary.BigEndian.Uint16(b[i+2:]))
+}
+
+// goJPEG returns a grey w x h JPEG (4:2:0) made by Go's image/jpeg.
+func goJPEG(w, h int) func(testing.TB) []byte {
+	return func(tb testing.TB) []byte {
+		img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+		for i := range img.Y {
+			img.Y[i] = 100
+		}
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, img, nil); err != nil {
+			tb.Fatal(err)
+		}
+		return b.Bytes()
+	}
 }
 
 // stripDHT removes the Huffman table segments of a frame.
@@ -142,9 +159,14 @@ var jpegCases = []jpegCase{
 		return b
 	}), want: ErrUnsupportedJPEG, message: "30000x30000"},
 	{name: "wider than the limit", data: jpegEdited("640x480-422.jpg", func(b []byte) []byte {
-		binary.BigEndian.PutUint16(b[sofOffset(b)+7:], MaxJPEGWidth+1)
+		binary.BigEndian.PutUint16(b[sofOffset(b)+7:], 4097)
 		return b
 	}), want: ErrUnsupportedJPEG},
+	// Real (Go's image/jpeg) JPEGs at and above the limit.
+	{name: "4096x16, the widest", data: goJPEG(4096, 16), w: 4096, h: 16, seq: -1},
+	{name: "16x4096, the highest", data: goJPEG(16, 4096), w: 16, h: 4096, seq: -1},
+	{name: "4097x16, real", data: goJPEG(4097, 16), want: ErrUnsupportedJPEG, message: "4097x16"},
+	{name: "16x4097, real", data: goJPEG(16, 4097), want: ErrUnsupportedJPEG, message: "16x4097"},
 	{name: "progressive", data: jpegFile("640x480-grey-progressive.jpg"), want: ErrUnsupportedJPEG, message: "SOF2"},
 	{name: "4:4:4", data: jpegFile("640x480-444.jpg"), want: ErrUnsupportedJPEG, message: "4:4:4"},
 }
@@ -172,11 +194,19 @@ func TestJPEGDecode(t *testing.T) {
 				t.Errorf("%s: decoded %v with %d bytes, want %dx%d I420", c.name, dst.Format, len(dst.Data), c.w, c.h)
 				break
 			}
+			if c.seq < 0 {
+				break
+			}
 			seq, ts, ok := ReadFrameStamp(&dst)
 			if !ok || int(seq) != c.seq || !ts.Equal(jpegStampTime) {
 				t.Errorf("%s: stamp %d %v %v, want %d %v", c.name, seq, ts, ok, c.seq, jpegStampTime)
 			}
 			checkNeutralChroma(t, c.name, &dst)
+			if strings.Contains(c.name, "grey") {
+				if chroma := dst.Data[c.w*c.h:]; !bytes.Equal(chroma, bytes.Repeat([]byte{128}, len(chroma))) {
+					t.Errorf("%s: chroma is not neutral", c.name)
+				}
+			}
 		}
 		switch {
 		case c.want == nil:
@@ -222,6 +252,12 @@ func checkNeutralChroma(t *testing.T, name string, f *Frame) {
 	u := f.Data[w*h:]
 	if v := u[(ch*5/8)*cw+cw*3/16]; v > 100 && !strings.Contains(name, "grey") {
 		t.Errorf("%s: U of the yellow bar = %d, want well below 128", name, v)
+	}
+	// Below the bars, the luma ramp has neutral chroma: the chroma rows are
+	// where they belong (a 4:2:2 chroma plane cut instead of halved would
+	// put the bars here).
+	if v := int(u[(ch*7/8)*cw+cw*3/16]); v < 128-tol || v > 128+tol {
+		t.Errorf("%s: U under the ramp = %d, want about 128", name, v)
 	}
 }
 
