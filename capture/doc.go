@@ -49,4 +49,21 @@
 // V4L2 (NewV4L2) is the real camera. It is built with "linux && cgo";
 // elsewhere, including CGO_ENABLED=0 builds, a stub with the same API
 // returns ErrUnsupported from Stream, so the package builds everywhere.
+//
+// # MJPEG
+//
+// Most USB webcams send 720p only as MJPEG. A JPEGDecoder (NewJPEGDecoder;
+// libjpeg-turbo's TurboJPEG API, "linux && cgo" builds with
+// libturbojpeg0-dev) decodes one frame into a Frame the caller owns and
+// reuses, as I420, the format the live view's encoder takes: 4:2:0 JPEGs
+// straight into its planes, 4:2:2 JPEGs through a reused scratch buffer and
+// a mean of row pairs, greyscale with neutral chroma. Nothing is allocated
+// per frame once the buffers have grown to the frame size. A truncated or
+// corrupt frame (TurboJPEG's warnings included) returns ErrCorruptJPEG and
+// is to be skipped; JPEGs the decoder does not take (4:4:4, progressive,
+// above MaxJPEGWidth x MaxJPEGHeight, ...) return ErrUnsupportedJPEG before
+// anything is allocated; JPEGDecoder.Stats counts both. The stub build has
+// HaveJPEGDecoder false and returns ErrNoJPEGDecoder, which says that MJPEG
+// needs the cgo build with libturbojpeg. testdata/jpeg holds real, stamped
+// frames.
 package capture
