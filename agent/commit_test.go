@@ -172,29 +172,9 @@ func bootsPrivate(t *testing.T, data []byte) {
 // (not left to time out) and the node returns to privacy with a fault.
 func TestFailedSaveOfPrivacyOffAnswersAndReturnsToPrivacy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		dir := t.TempDir()
-		state := filepath.Join(dir, "state", "privacy.json")
-		if err := os.MkdirAll(filepath.Dir(state), 0o700); err != nil {
-			t.Fatal(err)
-		}
+		state := stateInSubdir(t)
 		r := newRig(t, func(c *Config, _ *Deps, _ *rig) { c.StatePath = state }, withStateFile(string(modeFile(true))))
-		// Saving needs a temporary file in the directory: take it away.
-		if err := os.Chmod(filepath.Dir(state), 0o500); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.Chmod(filepath.Dir(state), 0o700) })
-		if os.Geteuid() == 0 {
-			// root ignores the mode: swap the directory for a file instead.
-			os.Chmod(filepath.Dir(state), 0o700)
-			moved := filepath.Join(dir, "moved")
-			if err := os.Rename(filepath.Dir(state), moved); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Dir(state), nil, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { os.Remove(filepath.Dir(state)); os.Rename(moved, filepath.Dir(state)) })
-		}
+		breakDir(t, filepath.Dir(state))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_, err := r.a.SetPrivacy(ctx, false, SourceLocal, "test")
@@ -212,6 +192,87 @@ func TestFailedSaveOfPrivacyOffAnswersAndReturnsToPrivacy(t *testing.T) {
 		}
 		r.stop()
 	})
+}
+
+// TestFailedSaveOfPrivacyOnIsRetried: a streaming node is switched to
+// privacy while its state directory cannot be written. The outputs go safe
+// at once, but the file still says "off": a crash now would boot streaming
+// although privacy on was acknowledged. The save is retried like the other
+// safe writes, so once the disk is back the file says "on" without any new
+// request; and at exit it is tried once more.
+func TestFailedSaveOfPrivacyOnIsRetried(t *testing.T) {
+	for _, atExit := range []bool{false, true} {
+		t.Run(fmt.Sprintf("at exit %v", atExit), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				state := stateInSubdir(t)
+				r := newRig(t, func(c *Config, _ *Deps, _ *rig) { c.StatePath = state }, withStateFile(string(modeFile(false))))
+				if st := r.a.Status(); st.Privacy {
+					t.Fatalf("booted on a saved off: %+v", st)
+				}
+				restore := breakDir(t, filepath.Dir(state))
+				if err := r.privacy(true); err != nil {
+					t.Fatalf("privacy on: %v", err)
+				}
+				synctest.Wait()
+				if st := r.a.Status(); !st.Privacy || st.LED || st.Shutter != "closed" || st.Faults["persist"] == "" {
+					t.Fatalf("after privacy on with an unwritable state: %+v", st)
+				}
+				restore()
+				if private, _, _ := LoadMode(state); private {
+					t.Fatal("test setup: the restored file should still say off")
+				}
+				if atExit {
+					r.stop()
+				} else {
+					time.Sleep(2 * tm.RetryMin)
+					synctest.Wait()
+				}
+				private, found, err := LoadMode(state)
+				if !private || !found || err != nil {
+					t.Fatalf("state after the retry: private=%v found=%v err=%v, want a saved privacy on", private, found, err)
+				}
+				if st := r.a.Status(); !atExit && st.Faults["persist"] != "" {
+					t.Fatalf("persist fault still shown after the retried save: %+v", st)
+				}
+			})
+		})
+	}
+}
+
+// stateInSubdir returns a state file path in a directory of its own, which
+// breakDir can take away.
+func stateInSubdir(t *testing.T) string {
+	state := filepath.Join(t.TempDir(), "state", "privacy.json")
+	if err := os.MkdirAll(filepath.Dir(state), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return state
+}
+
+// breakDir makes dir unwritable for SaveMode, even for root (which ignores
+// permission bits): the directory moves aside and a plain file takes its
+// place. The returned func (also run at cleanup) puts it back.
+func breakDir(t *testing.T, dir string) (restore func()) {
+	moved := dir + ".moved"
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	restore = func() {
+		once.Do(func() {
+			if err := os.Remove(dir); err != nil {
+				t.Error(err)
+			}
+			if err := os.Rename(moved, dir); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(restore)
+	return restore
 }
 
 // TestPersistFaultClearsOnSave: a node booted on a bad state file shows a

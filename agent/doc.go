@@ -63,7 +63,9 @@
 //     compiled in.
 //   - Failed unsafe writes (LED on, shutter open, saving "privacy off")
 //     return the node to privacy with a fault; failed safe writes (LED
-//     off, shutter close) are retried on a timer and once more at exit.
+//     off, shutter close, saving "privacy on") are retried on a timer and
+//     once more at exit: a file left saying "off" after privacy on was
+//     acknowledged would otherwise boot streaming after a crash.
 //
 // Capture loss schedules a retry with a doubling, capped delay; the LED is
 // off while waiting. An audio device stops capture until it is gone but does

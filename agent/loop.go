@@ -55,6 +55,13 @@ func (a *Agent) Run(ctx context.Context) error {
 				// A safe write failed earlier: try once more on the way out.
 				a.forceSafe()
 			}
+			if a.state.SaveUnsure && !a.state.Viewing {
+				// Saving "privacy on" failed: once more, or the next boot
+				// may read an old "off".
+				if err := SaveMode(a.cfg.StatePath, true); err != nil {
+					a.log.Error("privacy on still not saved at exit; the next boot may read an old \"off\"", "err", err)
+				}
+			}
 			a.log.Info("halted")
 			return nil
 		}

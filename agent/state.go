@@ -131,6 +131,10 @@ type State struct {
 	// shutter close) failed, so the output may still be on or open; it is
 	// retried on TimerOutputs.
 	LEDUnsure, ShutterUnsure bool
+	// SaveUnsure means saving "privacy on" failed, so the file may still
+	// say "off" and a crash would boot streaming: the save is retried on
+	// TimerOutputs (and at exit) until it succeeds or privacy is left.
+	SaveUnsure bool
 	// SavePending means privacy was switched on and the mode and its audit
 	// record are still to be written, once the camera has stopped.
 	SavePending bool
@@ -567,6 +571,12 @@ func step(s State, ev Event, tm Timing) (State, []Action) {
 			s.ShutterUnsure = false
 			acts = append(acts, ActShutter{Open: false})
 		}
+		if s.SaveUnsure {
+			s.SaveUnsure = false
+			if !s.Viewing {
+				acts = append(acts, ActPersist{Private: true})
+			}
+		}
 
 	case EvSaved:
 		s.Faults[FaultPersist] = ""
@@ -661,6 +671,10 @@ func (s State) failed(e EvFailed, acts []Action, tm Timing) (State, []Action) {
 				s.ShutterUnsure = true
 				acts = append(acts, ActTimer{Kind: TimerOutputs, After: tm.RetryMin})
 			}
+		case ActPersist:
+			// "privacy on" was not saved: the file may still say "off".
+			s.SaveUnsure = true
+			acts = append(acts, ActTimer{Kind: TimerOutputs, After: tm.RetryMin})
 		}
 		return s, acts
 	}
@@ -764,7 +778,7 @@ func (s State) commit(acts []Action) (State, []Action) {
 		s.CommitOff = false
 	}
 	if s.CommitOff && s.Gate {
-		s.CommitOff = false
+		s.CommitOff, s.SaveUnsure = false, false
 		acts = append(acts, ActPersist{Private: false})
 	}
 	return s, acts
