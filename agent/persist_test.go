@@ -9,9 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/camnode/camnode/firmware/firmwaretest"
 
 	"github.com/camnode/camnode/firmware"
 )
@@ -108,38 +108,18 @@ func TestSaveModeRoundTrip(t *testing.T) {
 // privacy on: /dev/zero used to exhaust memory, a FIFO to hang boot (and
 // with it the SIGTERM handling).
 func TestLoadModeNotARegularFile(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo.json")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
+	type result struct {
+		private, found bool
+		err            error
 	}
-	zero := filepath.Join(dir, "zero.json")
-	if err := os.Symlink("/dev/zero", zero); err != nil {
-		t.Fatal(err)
-	}
-	urandom := filepath.Join(dir, "urandom.json")
-	if err := os.Symlink("/dev/urandom", urandom); err != nil {
-		t.Fatal(err)
-	}
-	for name, p := range map[string]string{"FIFO": fifo, "/dev/zero": zero, "/dev/urandom": urandom, "directory": dir} {
-		t.Run(name, func(t *testing.T) {
-			type result struct {
-				private, found bool
-				err            error
-			}
-			done := make(chan result, 1)
-			go func() {
+	for kind, p := range firmwaretest.HostilePaths(t, t.TempDir(), ".json") {
+		t.Run(kind, func(t *testing.T) {
+			r := firmwaretest.NoHang(t, "LoadMode("+kind+")", func() result {
 				private, found, err := LoadMode(p)
-				done <- result{private, found, err}
-			}()
-			select {
-			case r := <-done:
-				if !r.private || !r.found || !errors.Is(r.err, firmware.ErrNotRegular) {
-					t.Fatalf("LoadMode(%s) = %v, %v, %v; want private with a not-a-regular-file error", name, r.private, r.found, r.err)
-				}
-			case <-time.After(30 * time.Second):
-				// Only a deadline to fail instead of hanging for ever.
-				t.Fatalf("LoadMode(%s) hangs", name)
+				return result{private, found, err}
+			})
+			if !r.private || !r.found || !errors.Is(r.err, firmware.ErrNotRegular) {
+				t.Fatalf("LoadMode(%s) = %v, %v, %v; want private with a not-a-regular-file error", kind, r.private, r.found, r.err)
 			}
 		})
 	}

@@ -7,9 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camnode/camnode/firmware/firmwaretest"
 
 	"github.com/camnode/camnode/firmware"
 )
@@ -126,26 +127,11 @@ func FuzzParse(f *testing.F) {
 // check-config and run (and with them SIGTERM); /dev/zero would be read for
 // ever. Both are a prompt, clear error.
 func TestLoadNotARegularFile(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo.toml")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	zero := filepath.Join(dir, "zero.toml")
-	if err := os.Symlink("/dev/zero", zero); err != nil {
-		t.Fatal(err)
-	}
-	for name, p := range map[string]string{"FIFO": fifo, "/dev/zero": zero} {
-		t.Run(name, func(t *testing.T) {
-			done := make(chan error, 1)
-			go func() { _, err := Load(p); done <- err }()
-			select {
-			case err := <-done:
-				if !errors.Is(err, firmware.ErrNotRegular) || !strings.Contains(err.Error(), p) {
-					t.Fatalf("Load(%s) = %v, want a not-a-regular-file error naming it", name, err)
-				}
-			case <-time.After(30 * time.Second): // a deadline to fail, not a timing assertion
-				t.Fatalf("Load(%s) hangs", name)
+	for kind, p := range firmwaretest.HostilePaths(t, t.TempDir(), ".toml") {
+		t.Run(kind, func(t *testing.T) {
+			err := firmwaretest.NoHang(t, "Load("+kind+")", func() error { _, err := Load(p); return err })
+			if !errors.Is(err, firmware.ErrNotRegular) || !strings.Contains(err.Error(), p) {
+				t.Fatalf("Load(%s) = %v, want a not-a-regular-file error naming it", kind, err)
 			}
 		})
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camnode/camnode/firmware/firmwaretest"
+
 	"github.com/camnode/camnode/agent"
 )
 
@@ -338,7 +340,7 @@ func FuzzDispatch(f *testing.F) {
 // TestRefusedCommandsKeepTheirID: a bad, retained or busy command whose id
 // is readable is answered with that id, and the log line says it.
 func TestRefusedCommandsKeepTheirID(t *testing.T) {
-	var buf syncBuffer
+	var buf firmwaretest.SyncBuffer
 	node := newCmdNode()
 	l, err := NewLink(Config{Client: ClientConfig{Brokers: []string{"tcp://127.0.0.1:1"}, Insecure: true},
 		Node: "node-1", Now: func() time.Time { return cmdNow }, Logger: slog.New(slog.NewTextHandler(&buf, nil))}, node)
@@ -370,28 +372,4 @@ func TestRefusedCommandsKeepTheirID(t *testing.T) {
 	if node.nCalls() != 0 {
 		t.Fatal("executed a refused command")
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a logger.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	s.b.Reset()
-	s.mu.Unlock()
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camnode/camnode/firmware/firmwaretest"
+
 	"github.com/jonboulle/clockwork"
 
 	"github.com/camnode/camnode/agent"
@@ -74,7 +76,7 @@ func (s *linkStates) wait(t *testing.T, what string, cond func(agent.LinkStatus)
 func TestLinkConnectBackoff(t *testing.T) {
 	fc := clockwork.NewFakeClock()
 	states := &linkStates{notify: make(chan struct{}, 1)}
-	var logs syncBuffer
+	var logs firmwaretest.SyncBuffer
 	l, err := NewLink(Config{
 		Client:       ClientConfig{Brokers: []string{"tcp://" + closedPort(t)}, Insecure: true},
 		Node:         "node-b",

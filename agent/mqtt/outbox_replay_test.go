@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/camnode/camnode/firmware/firmwaretest"
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/firmware"
@@ -143,31 +143,16 @@ func FuzzOutboxReplay(f *testing.F) {
 // TestOutboxNotRegular: a FIFO, a device or a directory where the outbox
 // should be is a clear error at once: no hang, no endless read.
 func TestOutboxNotRegular(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	zero := filepath.Join(dir, "zero")
-	if err := os.Symlink("/dev/zero", zero); err != nil {
-		t.Fatal(err)
-	}
-	for _, path := range []string{fifo, zero, dir} {
-		done := make(chan error, 1)
-		go func() {
+	for kind, path := range firmwaretest.HostilePaths(t, t.TempDir(), "") {
+		err := firmwaretest.NoHang(t, "OpenOutbox("+kind+")", func() error {
 			o, err := OpenOutbox(path, OutboxOptions{})
 			if err == nil {
 				o.Close()
 			}
-			done <- err
-		}()
-		select {
-		case err := <-done:
-			if !errors.Is(err, firmware.ErrNotRegular) || !strings.Contains(err.Error(), "audit outbox") {
-				t.Errorf("%s: err = %v, want a not-a-regular-file error", path, err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("%s: OpenOutbox hangs", path)
+			return err
+		})
+		if !errors.Is(err, firmware.ErrNotRegular) || !strings.Contains(err.Error(), "audit outbox") {
+			t.Errorf("%s: err = %v, want a not-a-regular-file error", kind, err)
 		}
 	}
 }

@@ -11,9 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camnode/camnode/firmware/firmwaretest"
 
 	"github.com/camnode/camnode/firmware"
 )
@@ -191,10 +192,8 @@ func TestRunBadConfig(t *testing.T) {
 // the node boots private with a persist fault naming the cause, answers on
 // its socket, and stops when asked.
 func TestRunStateFileNotRegular(t *testing.T) {
-	for name, mk := range map[string]func(string) error{
-		"FIFO":      func(p string) error { return syscall.Mkfifo(p, 0o600) },
-		"/dev/zero": func(p string) error { return os.Symlink("/dev/zero", p) },
-	} {
+	hostile := firmwaretest.HostilePaths(t, t.TempDir(), ".json")
+	for _, name := range []string{firmwaretest.FIFO, firmwaretest.DevZero} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			cfgPath, sock := writeNode(t, dir, "waiting", "Waiting area")
@@ -202,7 +201,7 @@ func TestRunStateFileNotRegular(t *testing.T) {
 			if err := os.MkdirAll(filepath.Dir(state), 0o700); err != nil {
 				t.Fatal(err)
 			}
-			if err := mk(state); err != nil {
+			if err := os.Symlink(hostile[name], state); err != nil {
 				t.Fatal(err)
 			}
 			notes, stop := startRun(t, cfgPath)
@@ -224,27 +223,15 @@ func TestRunStateFileNotRegular(t *testing.T) {
 // TestRunConfigNotRegular: a FIFO as the configuration used to hang run and
 // check-config; /dev/zero was read without end. Both are a prompt error.
 func TestRunConfigNotRegular(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo.toml")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	zero := filepath.Join(dir, "zero.toml")
-	if err := os.Symlink("/dev/zero", zero); err != nil {
-		t.Fatal(err)
-	}
-	for _, path := range []string{fifo, zero} {
+	hostile := firmwaretest.HostilePaths(t, t.TempDir(), ".toml")
+	for _, path := range []string{hostile[firmwaretest.FIFO], hostile[firmwaretest.DevZero]} {
 		for _, args := range [][]string{{"run", "-config", path}, {"check-config", path}, {"halt-outputs", "-config", path}} {
 			t.Run(strings.Join(args, " "), func(t *testing.T) {
-				done := make(chan error, 1)
-				go func() { done <- run(context.Background(), args, nil, &bytes.Buffer{}, &bytes.Buffer{}) }()
-				select {
-				case err := <-done:
-					if err == nil || !strings.Contains(err.Error(), "not a regular file") {
-						t.Fatalf("camnode %v = %v, want a not-a-regular-file error", args, err)
-					}
-				case <-time.After(30 * time.Second): // a deadline to fail, not a timing assertion
-					t.Fatalf("camnode %v hangs", args)
+				err := firmwaretest.NoHang(t, "camnode "+strings.Join(args, " "), func() error {
+					return run(context.Background(), args, nil, &bytes.Buffer{}, &bytes.Buffer{})
+				})
+				if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+					t.Fatalf("camnode %v = %v, want a not-a-regular-file error", args, err)
 				}
 			})
 		}

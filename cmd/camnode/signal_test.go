@@ -3,15 +3,15 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camnode/camnode/firmware/firmwaretest"
 
 	"github.com/camnode/camnode/cmd/internal/cli"
 )
@@ -24,24 +24,6 @@ func TestMain(m *testing.M) {
 		return
 	}
 	os.Exit(m.Run())
-}
-
-// syncBuffer is a bytes.Buffer safe for the exec copier and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestSignalsHalt runs the real camnode process (this test binary re-executed
@@ -84,7 +66,7 @@ type binary struct {
 	cmd    *exec.Cmd
 	dir    string
 	sock   string
-	log    *syncBuffer
+	log    *firmwaretest.SyncBuffer
 	exited chan struct{}
 }
 
@@ -96,7 +78,7 @@ func startBinary(t *testing.T) *binary {
 	cfgPath, sock := writeNode(t, dir, "waiting", "Waiting area")
 	ns, notes := notifySocket(t)
 	p := &binary{t: t, cmd: exec.Command(os.Args[0], "run", "-config", cfgPath), dir: dir, sock: sock,
-		log: &syncBuffer{}, exited: make(chan struct{})}
+		log: &firmwaretest.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), "CAMNODE_TEST_AS_BINARY=1", "NOTIFY_SOCKET="+ns)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {

@@ -5,7 +5,6 @@
 package vmtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -15,10 +14,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camnode/camnode/firmware/firmwaretest"
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/firmware"
@@ -37,7 +37,7 @@ import (
 type binNode struct {
 	bin, dir, config, socket string
 	cmd                      *exec.Cmd
-	stderr                   *lockedBuffer
+	stderr                   *firmwaretest.SyncBuffer
 	exited                   chan error
 }
 
@@ -59,7 +59,7 @@ func startBinary(t *testing.T, m *mcp, zone string) *binNode {
 		t.Fatal(err)
 	}
 	n := &binNode{bin: bin, dir: dir, config: filepath.Join(dir, "camnode.toml"), socket: filepath.Join(dir, "control.sock"),
-		stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+		stderr: &firmwaretest.SyncBuffer{}, exited: make(chan error, 1)}
 	files := map[string]string{
 		"identity.json":      string(signed),
 		"installer-keys.pub": firmware.FormatKey(pub, "vm installer"),
@@ -376,22 +376,4 @@ func TestCamnodeBinaryClinical(t *testing.T) {
 	}
 	n.stop(t)
 	t.Logf("refused: %s; zone reason %q", strings.TrimSpace(out), st.ZoneReason)
-}
-
-// lockedBuffer is a bytes.Buffer safe for a writer process and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
