@@ -106,9 +106,18 @@ type Session struct {
 	log    *slog.Logger
 	now    func() time.Time
 
-	mu      sync.Mutex // guards pending and every write to conn
+	mu      sync.Mutex // guards pending, early and every write to conn
 	pending []urb
-	wbuf    []byte
+	// vhci's transmit thread can send a CMD_UNLINK before the CMD_SUBMIT
+	// of its target (both queued between two rounds of its loop). Such an
+	// unlink waits here (target seqnum -> unlink seqnum) for its submit,
+	// which is then answered by the RET_UNLINK alone: answering the
+	// unlink at once with "already done" would let vhci give the URB back,
+	// and the later RET_SUBMIT for it makes vhci drop the connection.
+	early     map[uint32]uint32
+	maxSubmit uint32 // highest CMD_SUBMIT seqnum seen
+	submitted bool
+	wbuf      []byte
 
 	kick      chan struct{}
 	done      chan struct{}
@@ -224,6 +233,17 @@ func (s *Session) read() error {
 }
 
 func (s *Session) submit(h header, data []byte) error {
+	s.mu.Lock()
+	if !s.submitted || int32(h.seqnum-s.maxSubmit) > 0 {
+		s.maxSubmit, s.submitted = h.seqnum, true
+	}
+	if u, ok := s.early[h.seqnum]; ok {
+		delete(s.early, h.seqnum)
+		err := s.write(appendRetUnlink(s.wbuf[:0], u, -errnoCONNRESET))
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Unlock()
 	switch {
 	case h.ep == 0:
 		s.controls.Add(1)
@@ -273,6 +293,16 @@ func (s *Session) unlink(h header) error {
 	s.unlinks.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.submitted || int32(h.unlinkSeq-s.maxSubmit) > 0 { // its submit is still on the way
+		if s.early == nil {
+			s.early = map[uint32]uint32{}
+		}
+		if len(s.early) >= 1024 {
+			return fmt.Errorf("uvcsim: usbip: %d unlinks of URBs never submitted", len(s.early))
+		}
+		s.early[h.unlinkSeq] = h.seqnum
+		return nil
+	}
 	status := int32(0) // already answered
 	for i, u := range s.pending {
 		if u.seqnum == h.unlinkSeq {

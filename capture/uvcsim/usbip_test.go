@@ -157,7 +157,23 @@ func TestSession(t *testing.T) {
 		if r := k.read(false); r.command != retUnlink || r.seq != u || r.status != 0 {
 			t.Errorf("unlink of an answered URB: %+v", r)
 		}
-		if st := s.Stats(); st.Frames != 2 || st.Stalls != 1 || st.Unlinks != 2 {
+		// vhci can send an unlink ahead of its URB's submit: the submit is
+		// then answered by the unlink's ECONNRESET alone, never by a
+		// RET_SUBMIT (vhci drops the connection on one for a URB it gave back).
+		k.seq++ // the URB's seqnum, taken before the unlink's
+		target := k.seq
+		u = k.unlink(target)
+		synctest.Wait()
+		k.seq = target - 1
+		k.submit(1, dirIn, 16384, Setup{}, nil)
+		k.seq = u
+		if r := k.read(false); r.command != retUnlink || r.seq != u || r.status != -errnoCONNRESET {
+			t.Errorf("unlink ahead of its submit: %+v", r)
+		}
+		if r := k.control(Setup{0x80, reqGetStatus, 0, 0, 2}, nil); r.status != 0 { // and nothing else came
+			t.Errorf("get status: %+v", r)
+		}
+		if st := s.Stats(); st.Frames != 2 || st.Stalls != 1 || st.Unlinks != 3 {
 			t.Errorf("stats %+v", st)
 		}
 		kernelEnd.Close()
