@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build vm && linux && cgo
+
+package vmtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vladimirvivien/go4vl/v4l2"
+	"golang.org/x/sys/unix"
+
+	"github.com/camnode/camnode/capture"
+	"github.com/camnode/camnode/capture/uvcsim"
+)
+
+const product = "camnode uvcsim webcam"
+
+func guest(t *testing.T) {
+	t.Helper()
+	if os.Getenv("CAMNODE_VM") != "1" {
+		t.Skip("not in the test VM (scripts/vm-test)")
+	}
+}
+
+func logger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// The webcam stays plugged across tests; TestUVCUnplugReplug replugs it.
+var (
+	camMu   sync.Mutex
+	plugged *uvcsim.Plugged
+	camDev  *uvcsim.Camera
+	jpegs   map[uvcsim.Size][][]byte
+	noNode  bool // set when the camera never enumerated: later tests fail at once
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	camMu.Lock()
+	if plugged != nil {
+		_ = plugged.Unplug()
+	}
+	camMu.Unlock()
+	os.Exit(code)
+}
+
+// webcam plugs the emulated camera if it is not plugged and returns its
+// /dev/video node.
+func webcam(t *testing.T) (string, *uvcsim.Camera) {
+	t.Helper()
+	camMu.Lock()
+	if noNode {
+		camMu.Unlock()
+		t.Fatal("the camera did not enumerate in an earlier test")
+	}
+	defer func() {
+		if t.Failed() {
+			noNode = true
+		}
+	}()
+	if jpegs == nil {
+		js, err := uvcsim.LoadJPEGs(os.Getenv("CAMNODE_UVC_JPEG"))
+		if err != nil {
+			camMu.Unlock()
+			t.Fatal(err)
+		}
+		jpegs = js
+	}
+	if camDev == nil {
+		c, err := uvcsim.New(uvcsim.Config{Product: product})
+		if err != nil {
+			camMu.Unlock()
+			t.Fatal(err)
+		}
+		camDev = c
+	}
+	if plugged == nil {
+		// The plug outlives the test that made it: log to stderr, not t.
+		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", "uvcsim")
+		p, err := uvcsim.Plug(camDev, &uvcsim.Pictures{JPEG: jpegs}, log)
+		if err != nil {
+			camMu.Unlock()
+			t.Fatal(err)
+		}
+		plugged = p
+	}
+	cam := camDev
+	camMu.Unlock()
+	return waitNode(t, 60*time.Second), cam
+}
+
+// waitNode waits for uvcvideo's capture node of the emulated camera: the
+// video4linux device named after its product string, index 0 (index 1 is
+// uvcvideo's metadata node), behind vhci_hcd.
+func waitNode(t *testing.T, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if n := findNode(); n != "" {
+			return n
+		}
+		if time.Now().After(deadline) {
+			diagnose(t)
+			t.Fatalf("no uvcvideo node for %q within %v", product, timeout)
+		}
+		time.Sleep(100 * time.Millisecond) // sysfs has no event to wait on here; a deadline bounds the wait
+	}
+}
+
+// diagnose logs what the kernel made of the camera: the video nodes, the
+// emulator's counters and the kernel's USB messages.
+func diagnose(t *testing.T) {
+	t.Helper()
+	dirs, _ := filepath.Glob("/sys/class/video4linux/video*")
+	for _, d := range dirs {
+		name, _ := os.ReadFile(filepath.Join(d, "name"))
+		index, _ := os.ReadFile(filepath.Join(d, "index"))
+		real, _ := filepath.EvalSymlinks(filepath.Join(d, "device"))
+		t.Logf("%s: name %q index %q device %s", d, strings.TrimSpace(string(name)), strings.TrimSpace(string(index)), real)
+	}
+	camMu.Lock()
+	if plugged != nil {
+		t.Logf("emulator: %+v", plugged.Session.Stats())
+	}
+	camMu.Unlock()
+	if st, err := os.ReadFile(uvcsim.VHCIDir + "/status"); err == nil {
+		t.Logf("vhci status:\n%s", st)
+	}
+	out, _ := exec.Command("dmesg").CombinedOutput()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	t.Logf("dmesg (last 40 lines):\n%s", strings.Join(lines[max(0, len(lines)-40):], "\n"))
+}
+
+func findNode() string {
+	dirs, _ := filepath.Glob("/sys/class/video4linux/video*")
+	for _, d := range dirs {
+		name, _ := os.ReadFile(filepath.Join(d, "name"))
+		index, _ := os.ReadFile(filepath.Join(d, "index"))
+		real, _ := filepath.EvalSymlinks(filepath.Join(d, "device"))
+		// uvcvideo names the node "<iProduct>: <iInterface>".
+		if !strings.HasPrefix(strings.TrimSpace(string(name)), product) || strings.TrimSpace(string(index)) != "0" || !strings.Contains(real, "vhci_hcd") {
+			continue
+		}
+		dev := "/dev/" + filepath.Base(d)
+		if _, err := os.Stat(dev); err == nil {
+			return dev
+		}
+	}
+	return ""
+}
+
+// collector keeps a copy of each frame and cancels after n.
+type collector struct {
+	n       int
+	cancel  context.CancelFunc
+	onFrame func(i int)
+
+	mu     sync.Mutex
+	format capture.Format
+	seqs   []uint64
+	data   [][]byte
+}
+
+func (c *collector) Started(f capture.Format) {
+	c.mu.Lock()
+	c.format = f
+	c.mu.Unlock()
+}
+
+func (c *collector) Frame(f *capture.Frame) {
+	c.mu.Lock()
+	c.seqs = append(c.seqs, f.Seq)
+	c.data = append(c.data, bytes.Clone(f.Data))
+	i := len(c.seqs)
+	c.mu.Unlock()
+	if c.onFrame != nil {
+		c.onFrame(i)
+	}
+	if i == c.n && c.cancel != nil {
+		c.cancel()
+	}
+}
+
+func stream(t *testing.T, cfg capture.V4L2Config, c *collector, timeout time.Duration) error {
+	t.Helper()
+	cfg.Logger = logger(t)
+	v, err := capture.NewV4L2(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c.cancel = cancel
+	err = v.Stream(ctx, c)
+	if ctx.Err() == context.DeadlineExceeded {
+		t.Errorf("stream timed out after %v with %d frames", timeout, len(c.seqs))
+	}
+	return err
+}
+
+func monotonic(t *testing.T, seqs []uint64) {
+	t.Helper()
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] <= seqs[i-1] {
+			t.Errorf("frame %d: sequence %d after %d", i, seqs[i], seqs[i-1])
+		}
+	}
+}
+
+// TestUVCProbe: what uvcvideo makes of the emulated webcam's descriptors,
+// read through camnode's own probe and the V4L2 enumeration ioctls, and
+// the negotiation: MJPEG at 1280x720@30 from the default preference list,
+// YUYV at 1280x720 only at 10 fps (the bus limit a real webcam reports).
+func TestUVCProbe(t *testing.T) {
+	guest(t)
+	dev, cam := webcam(t)
+	v, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Width: 1280, Height: 720, FPS: 30, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := v.Probe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := capture.Format{Width: 1280, Height: 720, Pixel: capture.MJPEG, FPSNum: 30, FPSDen: 1}
+	if info.Driver != "uvcvideo" || !strings.HasPrefix(info.Card, product) || !slices.Equal(info.Offered, []string{"MJPG", "YUYV"}) || info.Format != want || info.Audio != "" {
+		t.Errorf("Probe = %+v; want uvcvideo %q offering [MJPG YUYV], %v, no audio", info, product, want)
+	}
+	t.Logf("probe: %s", info)
+
+	fd, err := v4l2.OpenDevice(dev, unix.O_RDWR|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := map[string][]string{}
+	for _, enc := range []v4l2.FourCCType{v4l2.PixelFmtMJPEG, v4l2.PixelFmtYUYV} {
+		fs, err := v4l2.GetFormatFrameSizes(fd, enc)
+		if err != nil {
+			t.Errorf("frame sizes of %#x: %v", enc, err)
+		}
+		for _, f := range fs {
+			w, h := f.Size.MinWidth, f.Size.MinHeight
+			iv, err := v4l2.GetFormatFrameInterval(fd, 0, enc, w, h)
+			if err != nil {
+				t.Errorf("interval of %dx%d: %v", w, h, err)
+			}
+			sizes[fmt.Sprint(enc)] = append(sizes[fmt.Sprint(enc)], fmt.Sprintf("%dx%d@%d/%d", w, h, iv.Interval.Min.Denominator, iv.Interval.Min.Numerator))
+		}
+	}
+	v4l2.CloseDevice(fd)
+	wantSizes := map[string][]string{
+		fmt.Sprint(v4l2.PixelFmtMJPEG): {"640x480@30/1", "1280x720@30/1"},
+		fmt.Sprint(v4l2.PixelFmtYUYV):  {"640x480@30/1", "1280x720@10/1"},
+	}
+	for k, w := range wantSizes {
+		if !slices.Equal(sizes[k], w) {
+			t.Errorf("sizes and first intervals of %s: %v, want %v", k, sizes[k], w)
+		}
+	}
+
+	v2, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Width: 1280, Height: 720, FPS: 30,
+		Formats: []capture.PixelFormat{capture.YUYV}, Logger: logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err = v2.Probe()
+	if want := (capture.Format{Width: 1280, Height: 720, Pixel: capture.YUYV, FPSNum: 10, FPSDen: 1}); err != nil || info.Format != want {
+		t.Errorf("YUYV 1280x720@30: %v, %v; want %v", info.Format, err, want)
+	}
+	t.Logf("device saw probe %v", cam.Probe())
+}
+
+// TestUVCMJPEG720: MJPEG 1280x720@30 negotiated through probe/commit;
+// every frame is byte for byte one of the recorded JPEGs the camera sent.
+func TestUVCMJPEG720(t *testing.T) {
+	guest(t)
+	dev, cam := webcam(t)
+	c := &collector{n: 12}
+	err := stream(t, capture.V4L2Config{Device: dev, Width: 1280, Height: 720, FPS: 30,
+		Formats: []capture.PixelFormat{capture.MJPEG, capture.YUYV}}, c, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := capture.Format{Width: 1280, Height: 720, Pixel: capture.MJPEG, FPSNum: 30, FPSDen: 1}
+	if c.format != want || len(c.data) != c.n {
+		t.Fatalf("format %v, %d frames; want %v, %d", c.format, len(c.data), want, c.n)
+	}
+	sent := jpegs[uvcsim.Size{Width: 1280, Height: 720}]
+	seen := map[int]int{}
+	for i, d := range c.data {
+		k := slices.IndexFunc(sent, func(j []byte) bool { return bytes.Equal(j, d) })
+		if k < 0 {
+			soi, eoi := bytes.HasPrefix(d, []byte{0xff, 0xd8}), bytes.HasSuffix(d, []byte{0xff, 0xd9})
+			t.Errorf("frame %d (seq %d): %d bytes (SOI %v, EOI %v) equal to none of the %d JPEGs sent", i, c.seqs[i], len(d), soi, eoi, len(sent))
+			continue
+		}
+		seen[k]++
+	}
+	monotonic(t, c.seqs)
+	commits := cam.Commits()
+	if len(commits) == 0 || commits[len(commits)-1].Pixel != capture.MJPEG || commits[len(commits)-1].Size != (uvcsim.Size{Width: 1280, Height: 720}) ||
+		commits[len(commits)-1].Interval != uvcsim.Interval(30) {
+		t.Errorf("device commits %v; want the last one MJPEG 1280x720 at 30 fps", commits)
+	}
+	t.Logf("%d frames, seq %d..%d, recorded JPEGs seen %v", len(c.data), c.seqs[0], c.seqs[len(c.seqs)-1], seen)
+}
+
+// TestUVCYUYV480: raw YUYV 640x480 through uvcvideo; each frame carries the
+// stamp the camera painted, counters increasing.
+func TestUVCYUYV480(t *testing.T) {
+	guest(t)
+	dev, _ := webcam(t)
+	c := &collector{n: 8}
+	err := stream(t, capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 30,
+		Formats: []capture.PixelFormat{capture.YUYV}}, c, 60*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := capture.Format{Width: 640, Height: 480, Pixel: capture.YUYV, FPSNum: 30, FPSDen: 1}
+	if c.format != want || len(c.data) != c.n {
+		t.Fatalf("format %v, %d frames; want %v, %d", c.format, len(c.data), want, c.n)
+	}
+	var counters []uint32
+	for i, d := range c.data {
+		f := capture.Frame{Data: d, Format: c.format}
+		n, at, ok := capture.ReadFrameStamp(&f)
+		if !ok {
+			t.Errorf("frame %d (seq %d, %d bytes): no stamp", i, c.seqs[i], len(d))
+			continue
+		}
+		if age := time.Since(at); age < 0 || age > time.Minute {
+			t.Errorf("frame %d: stamp time %v is not recent", i, at)
+		}
+		if len(counters) > 0 && n <= counters[len(counters)-1] {
+			t.Errorf("frame %d: stamp counter %d after %d", i, n, counters[len(counters)-1])
+		}
+		counters = append(counters, n)
+	}
+	monotonic(t, c.seqs)
+	t.Logf("seq %v, stamp counters %v", c.seqs, counters)
+}
+
+// TestUVCUnplugReplug: the cable pulled mid-stream (vhci detach) ends the
+// stream with ErrLost; plugged back, the camera streams again.
+func TestUVCUnplugReplug(t *testing.T) {
+	guest(t)
+	dev, _ := webcam(t)
+	var once sync.Once
+	unplugged := make(chan error, 1)
+	c := &collector{n: 1 << 20}
+	c.onFrame = func(i int) {
+		if i == 3 {
+			once.Do(func() {
+				go func() {
+					camMu.Lock()
+					p := plugged
+					plugged = nil
+					camMu.Unlock()
+					unplugged <- p.Unplug()
+				}()
+			})
+		}
+	}
+	cfg := capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 30, Formats: []capture.PixelFormat{capture.YUYV}}
+	err := stream(t, cfg, c, 60*time.Second)
+	if !errors.Is(err, capture.ErrLost) {
+		t.Fatalf("Stream after unplug = %v, want ErrLost", err)
+	}
+	t.Logf("after %d frames: %v", len(c.seqs), err)
+	select {
+	case uerr := <-unplugged:
+		if uerr != nil {
+			t.Fatalf("unplug: %v", uerr)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("unplug did not finish")
+	}
+	monotonic(t, c.seqs)
+	for deadline := time.Now().Add(30 * time.Second); findNode() != ""; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("video node %s still there 30s after unplug", findNode())
+		}
+	}
+
+	dev2, _ := webcam(t)
+	c2 := &collector{n: 3}
+	cfg.Device = dev2
+	if err := stream(t, cfg, c2, 60*time.Second); err != nil || len(c2.data) != 3 {
+		t.Fatalf("after replug (%s): %v, %d frames", dev2, err, len(c2.data))
+	}
+	f := capture.Frame{Data: c2.data[2], Format: c2.format}
+	if _, _, ok := capture.ReadFrameStamp(&f); !ok {
+		t.Error("frame after replug carries no stamp")
+	}
+	t.Logf("streaming again on %s after replug", dev2)
+}
