@@ -100,6 +100,9 @@ func FuzzHTTP(f *testing.F) {
 		if w == nil {
 			return
 		}
+		if method == "" {
+			method = http.MethodGet // net/http's meaning of an empty method
+		}
 		switch {
 		case w.Code == http.StatusCreated:
 			if !valid || !strings.Contains(auth, "{tok}") || method != http.MethodPost {
