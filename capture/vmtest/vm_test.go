@@ -139,17 +139,21 @@ func TestCaptureYUYV(t *testing.T) {
 		t.Fatalf("started %d, frames %d, want 1, %d", c.started, len(c.seqs), n)
 	}
 	// Frames may be dropped (a loaded host, TCG emulation, a real camera):
-	// the sequence must increase strictly, and every gap must be counted
-	// in Frame.Dropped, which the agent reports.
+	// the sequence must never go back, and every gap must be counted in
+	// Frame.Dropped, which the agent reports. It need not increase
+	// strictly: vivid stamps buffers with a frame count derived from
+	// jiffies, and when its thread runs late it fills a second buffer in
+	// the same frame period with the same number (seen in a loaded arm64
+	// TCG guest: "seq 21 after 21"). A repeat is not a drop.
 	var gaps uint64
 	for i := range c.seqs {
 		if c.sizes[i] != 640*480*2 {
 			t.Errorf("frame %d: %d bytes, want %d", i, c.sizes[i], 640*480*2)
 		}
 		if i > 0 {
-			if c.seqs[i] <= c.seqs[i-1] {
-				t.Errorf("frame %d: seq %d after %d: not increasing", i, c.seqs[i], c.seqs[i-1])
-			} else {
+			if c.seqs[i] < c.seqs[i-1] {
+				t.Errorf("frame %d: seq %d after %d: going back", i, c.seqs[i], c.seqs[i-1])
+			} else if c.seqs[i] > c.seqs[i-1] {
 				gaps += c.seqs[i] - c.seqs[i-1] - 1
 			}
 		}
