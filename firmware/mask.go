@@ -23,7 +23,8 @@ import (
 //	]
 //
 // A rect has x0 < x1 and y0 < y1. A poly is a simple polygon of 3..32
-// points, filled with the even-odd rule; it must enclose some area.
+// points, filled with the even-odd rule; its points must not all lie on
+// one line.
 const (
 	MaxMasks      = 16
 	MaxPolyPoints = 32
@@ -61,7 +62,6 @@ func (m Mask) Validate() error {
 		if len(m.Poly) < MinPolyPoints || len(m.Poly) > MaxPolyPoints {
 			return fmt.Errorf("poly has %d points, want %d..%d", len(m.Poly), MinPolyPoints, MaxPolyPoints)
 		}
-		area2 := 0.0
 		for i, p := range m.Poly {
 			if len(p) != 2 {
 				return fmt.Errorf("poly point %d has %d numbers, want 2: [x, y]", i, len(p))
@@ -70,12 +70,8 @@ func (m Mask) Validate() error {
 				return fmt.Errorf("poly point %d %v outside [0, 1] (relative to the picture)", i, p)
 			}
 		}
-		for i, p := range m.Poly {
-			q := m.Poly[(i+1)%len(m.Poly)]
-			area2 += p[0]*q[1] - q[0]*p[1]
-		}
-		if area2 == 0 {
-			return errors.New("poly encloses no area")
+		if collinear(m.Poly) {
+			return errors.New("poly encloses no area: its points lie on one line")
 		}
 	default:
 		return errors.New("has neither rect nor poly")
@@ -95,4 +91,18 @@ func validateMasks(ms []Mask) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// collinear reports whether all points lie on one line (or one point).
+func collinear(pts [][]float64) bool {
+	o := pts[0]
+	for i := 1; i < len(pts); i++ {
+		for j := i + 1; j < len(pts); j++ {
+			a, b := pts[i], pts[j]
+			if (a[0]-o[0])*(b[1]-o[1])-(a[1]-o[1])*(b[0]-o[0]) != 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
