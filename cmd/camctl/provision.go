@@ -243,6 +243,17 @@ func provision(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		fmt.Fprint(stderr, msg)
 	}
 
+	if len(masks) > 0 {
+		fmt.Fprintf(stdout, "privacy masks: %d, signed into the identity (only provisioning again changes them):\n", len(masks))
+		for _, m := range masks {
+			if m.Rect != nil {
+				fmt.Fprintf(stdout, "  rect %v\n", m.Rect)
+			} else {
+				fmt.Fprintf(stdout, "  poly %v\n", m.Poly)
+			}
+		}
+	}
+
 	// 3. Write, then read back and compare.
 	img := fmt.Sprintf("%s@@%d", *image, part.offset())
 	if _, err := env.run(ctx, "mdir", "-i", img, "-b", "::/"+bootDir); err == nil {

@@ -410,6 +410,9 @@ func TestProvisionMasks(t *testing.T) {
 	if err := provision(t.Context(), args, &out, &errb, fakeMtools(files)); err != nil {
 		t.Fatalf("provision: %v\n%s%s", err, out.String(), errb.String())
 	}
+	if !strings.Contains(out.String(), "privacy masks: 3, signed into the identity") || !strings.Contains(out.String(), "  poly [[0.5 0.5] [1 0.5] [1 1]]\n") {
+		t.Errorf("the installer is not shown the masks:\n%s", out.String())
+	}
 	priv, err := readPrivateKey(f.key)
 	if err != nil {
 		t.Fatal(err)
