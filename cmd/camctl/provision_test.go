@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -431,4 +432,67 @@ func TestProvisionMasks(t *testing.T) {
 	if !bytes.Equal(got, wantJSON) {
 		t.Fatalf("signed masks %s, want %s", got, wantJSON)
 	}
+}
+
+// maskFlagCases feed TestParseMask and the seeds of FuzzParseMask.
+var maskFlagCases = []struct {
+	in     string
+	want   string // JSON of the mask, or "" when refused
+	errHas string
+}{
+	{"rect:0.1,0.2,0.4,0.9", `{"rect":[0.1,0.2,0.4,0.9]}`, ""},
+	{" rect: 0 , 0 , 1 , 1 ", `{"rect":[0,0,1,1]}`, ""},
+	{"poly:0,0;1,0;0,1", `{"poly":[[0,0],[1,0],[0,1]]}`, ""},
+	{"poly:0,0;1,1;1,0;0,1", `{"poly":[[0,0],[1,1],[1,0],[0,1]]}`, ""},
+	{"rect:1e-3,0.5,0.5,1", `{"rect":[0.001,0.5,0.5,1]}`, ""},
+	{"", "", "want rect:"},
+	{"rect", "", "want rect:"},
+	{"RECT:0,0,1,1", "", `unknown shape "RECT"`},
+	{"rect:", "", "rect: 1 numbers, want 4"},
+	{"rect:0,,1,1", "", `rect: "" is not a number`},
+	{"rect:0,0,1,1,1", "", "5 numbers, want 4"},
+	{"rect:0,0,1,Inf", "", "outside [0, 1]"},
+	{"rect:0,0,1,0x1p-2", `{"rect":[0,0,1,0.25]}`, ""},
+	{"rect:0,0.5,1,0.5", "", "is empty"},
+	{"rect:0,0,1,1e400", "", "is not a number"},
+	{"poly:0,0;1,0", "", "poly has 2 points"},
+	{"poly:0,0;1,0;", "", "poly point 2"},
+	{"poly:0,0;1,0;0.5", "", "poly point 2: 1 numbers, want 2"},
+	{"poly:0,0;0,0;0,0", "", "no area"},
+}
+
+func TestParseMask(t *testing.T) {
+	for _, tc := range maskFlagCases {
+		m, err := parseMask(tc.in)
+		if tc.want == "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+				t.Errorf("%q: err = %v, want %q", tc.in, err, tc.errHas)
+			}
+			continue
+		}
+		got, _ := json.Marshal(m)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%q: %s, %v; want %s", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// FuzzParseMask: any -mask value is refused or gives a mask the node
+// accepts.
+func FuzzParseMask(f *testing.F) {
+	for _, tc := range maskFlagCases {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := parseMask(s)
+		if err != nil {
+			if !strings.Contains(err.Error(), strconv.Quote(s)) {
+				t.Fatalf("error %v does not quote the value", err)
+			}
+			return
+		}
+		if err := m.Validate(); err != nil {
+			t.Fatalf("accepted %q: %v", s, err)
+		}
+	})
 }
