@@ -71,4 +71,9 @@
 // off while waiting. An audio device stops capture until it is gone but does
 // not change the requested mode. Shutdown stops capture without changing the
 // persisted mode, and Run always leaves the shutter closed and the LED off.
+//
+// Privacy masks (masks.go) come only from the verified identity. The frame
+// pipeline compiles them (MaskPlan) for the format at its mask hook and
+// fills every frame before any output; NeedRaw rules out H.264
+// passthrough, so masked pixels never leave the node.
 package agent

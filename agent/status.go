@@ -28,8 +28,9 @@ type Status struct {
 	FPS       float64           `json:"fps,omitempty"`
 	Audio     string            `json:"audio"` // "absent" or the device found
 	Faults    map[string]string `json:"faults"`
-	Frames    uint64            `json:"frames"`  // frames that passed the gate since start
-	Viewers   int               `json:"viewers"` // live-view sessions open now
+	Frames    uint64            `json:"frames"`          // frames that passed the gate since start
+	Viewers   int               `json:"viewers"`         // live-view sessions open now
+	Masks     int               `json:"masks,omitempty"` // privacy masks burned into every frame (absent: none)
 	// Link is the hub link's state (nil without MQTT). The link reports it
 	// (Agent.SetLink); the loop does not own it.
 	Link *LinkStatus `json:"link,omitempty"`
@@ -133,6 +134,7 @@ func (a *Agent) snapshot() Status {
 		Audio:          "absent",
 		Faults:         map[string]string{},
 		Frames:         a.frames.Load(),
+		Masks:          a.MaskCount(),
 		Version:        a.cfg.Version,
 		Since:          a.start,
 		Time:           a.now(),

@@ -66,6 +66,9 @@ type Identity struct {
 	HubKey string `json:"hub_key,omitempty"`
 	// Brokers are the MQTT broker URLs of the hub. Optional.
 	Brokers []string `json:"brokers,omitempty"`
+	// Masks are the privacy masks burned into every frame (see mask.go).
+	// Only the signed identity sets them. Optional.
+	Masks []Mask `json:"masks,omitempty"`
 	// Installer names who provisioned the node.
 	Installer string    `json:"installer"`
 	IssuedAt  time.Time `json:"issued_at"`
@@ -95,6 +98,9 @@ func (id Identity) Validate() error {
 		if _, err := DecodePublicKey(id.HubKey); err != nil {
 			errs = append(errs, fmt.Errorf("hub_key: %w", err))
 		}
+	}
+	if err := validateMasks(id.Masks); err != nil {
+		errs = append(errs, err)
 	}
 	if id.IssuedAt.IsZero() {
 		errs = append(errs, errors.New("issued_at: missing"))

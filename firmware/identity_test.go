@@ -98,11 +98,27 @@ func identityCases() []identityCase {
 	full.HubKey = base64.StdEncoding.EncodeToString(hubPub)
 	full.Brokers = []string{"mqtts://hub.example:8883", "mqtts://hub2.example:8883"}
 	min := validIdentity()
+	masked := validIdentity()
+	masked.Masks = []Mask{
+		{Rect: []float64{0, 0, 1, 0.25}},
+		{Rect: []float64{0.1, 0.2, 0.4, 0.9}},
+		{Poly: [][]float64{{0.5, 0.5}, {1, 0.5}, {1, 1}, {0.75, 0.9}}},
+	}
+	many := func(n int) []any {
+		ms := make([]any, n)
+		for i := range ms {
+			ms[i] = map[string]any{"rect": []any{0, 0, 0.5, 0.5}}
+		}
+		return ms
+	}
 	with := func(f func(*Identity)) Identity { id := validIdentity(); f(&id); return id }
 	payloadEdit := func(f func(map[string]any)) func(testing.TB) []byte {
 		return func(t testing.TB) []byte {
 			return signRaw(t, IdentityFormat, payloadJSON(t, validIdentity(), f), testKey)
 		}
+	}
+	maskEdit := func(masks ...any) func(testing.TB) []byte {
+		return payloadEdit(func(m map[string]any) { m["masks"] = masks })
 	}
 	return []identityCase{
 		{name: "valid minimal", file: func(t testing.TB) []byte { return signID(t, min, testKey) }, want: &min},
@@ -190,6 +206,44 @@ func identityCases() []identityCase {
 			f := signID(t, min, testKey)
 			return bytes.Replace(f, []byte(`"payload":`), []byte(`"payload":"e30=","payload":`), 1)
 		}},
+		{name: "valid with masks", file: func(t testing.TB) []byte { return signID(t, masked, testKey) }, want: &masked},
+		{name: "valid with 16 masks", file: maskEdit(many(16)...), want: func() *Identity {
+			id := validIdentity()
+			for range 16 {
+				id.Masks = append(id.Masks, Mask{Rect: []float64{0, 0, 0.5, 0.5}})
+			}
+			return &id
+		}()},
+		// Masks are refused like any bad identity: the camera stays locked.
+		{name: "17 masks, signed", errHas: "masks: 17 masks, at most 16", file: maskEdit(many(17)...)},
+		{name: "mask rect beyond 1, signed", errHas: "masks[0]: rect coordinate 1.5 outside [0, 1]", file: maskEdit(map[string]any{"rect": []any{0, 0, 1.5, 1}})},
+		{name: "mask rect negative, signed", errHas: "masks[1]: rect coordinate -0.1", file: maskEdit(
+			map[string]any{"rect": []any{0, 0, 1, 1}}, map[string]any{"rect": []any{-0.1, 0, 1, 1}})},
+		{name: "mask rect empty, signed", errHas: "masks[0]: rect [0.5 0 0.5 1] is empty", file: maskEdit(map[string]any{"rect": []any{0.5, 0, 0.5, 1}})},
+		{name: "mask rect inverted, signed", errHas: "is empty", file: maskEdit(map[string]any{"rect": []any{0, 0.9, 1, 0.1}})},
+		{name: "mask rect three numbers, signed", errHas: "rect has 3 numbers", file: maskEdit(map[string]any{"rect": []any{0, 0, 1}})},
+		{name: "mask rect [], signed", errHas: "rect has 0 numbers", file: maskEdit(map[string]any{"rect": []any{}})},
+		{name: "mask rect strings, signed", errHas: "identity payload", file: maskEdit(map[string]any{"rect": []any{"0", 0, 1, 1}})},
+		{name: "mask rect overflowing number, signed", errHas: "identity payload", file: func(t testing.TB) []byte {
+			p := bytes.Replace(payloadJSON(t, validIdentity(), func(m map[string]any) { m["masks"] = []any{map[string]any{"rect": []any{0, 0, 0.5, 1}}} }),
+				[]byte("0.5"), []byte("1e999"), 1)
+			return signRaw(t, IdentityFormat, p, testKey)
+		}},
+		{name: "mask neither, signed", errHas: "masks[0]: has neither rect nor poly", file: maskEdit(map[string]any{})},
+		{name: "mask both, signed", errHas: "has both rect and poly", file: maskEdit(map[string]any{"rect": []any{0, 0, 1, 1}, "poly": []any{[]any{0, 0}, []any{1, 0}, []any{0, 1}}})},
+		{name: "mask unknown shape, signed", errHas: "unknown field", file: maskEdit(map[string]any{"circle": []any{0.5, 0.5, 0.1}})},
+		{name: "mask poly two points, signed", errHas: "poly has 2 points, want 3..32", file: maskEdit(map[string]any{"poly": []any{[]any{0, 0}, []any{1, 1}}})},
+		{name: "mask poly 33 points, signed", errHas: "poly has 33 points", file: func() func(testing.TB) []byte {
+			pts := make([]any, 33)
+			for i := range pts {
+				pts[i] = []any{float64(i) / 32, float64(i%2) / 2}
+			}
+			return maskEdit(map[string]any{"poly": pts})
+		}()},
+		{name: "mask poly point with three numbers, signed", errHas: "poly point 1 has 3 numbers", file: maskEdit(map[string]any{"poly": []any{[]any{0, 0}, []any{1, 0, 0}, []any{0, 1}}})},
+		{name: "mask poly point beyond 1, signed", errHas: "poly point 2 [0 1.01] outside", file: maskEdit(map[string]any{"poly": []any{[]any{0, 0}, []any{1, 0}, []any{0, 1.01}}})},
+		{name: "mask poly no area, signed", errHas: "poly encloses no area", file: maskEdit(map[string]any{"poly": []any{[]any{0, 0}, []any{0.5, 0.5}, []any{1, 1}}})},
+		{name: "masks not a list, signed", errHas: "identity payload", file: payloadEdit(func(m map[string]any) { m["masks"] = map[string]any{"rect": []any{0, 0, 1, 1}} })},
 		{name: "site too long, signed", errHas: "site: longer than 128", file: payloadEdit(func(m map[string]any) { m["site"] = strings.Repeat("s", 129) })},
 	}
 }

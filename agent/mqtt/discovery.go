@@ -8,7 +8,8 @@ import (
 )
 
 // Home Assistant MQTT discovery: one device per node with a privacy switch,
-// recording and fault binary sensors and a status sensor. The topics are
+// recording and fault binary sensors, a privacy-mask count and a status
+// sensor. The topics are
 // homeassistant/<component>/<node>/<object>/config, retained, so the ACL
 // can confine a node to its own id (firmware/mosquitto/acl.template).
 //
@@ -114,6 +115,13 @@ func DiscoveryMessages(t Topics, node, room, version string) []Discovery {
 	f.StateTopic, f.ValueTemplate = t.Status, "{{ 'ON' if value_json.faults | length > 0 else 'OFF' }}"
 	f.DeviceClass, f.EntityCategory, f.JSONAttrTopic = "problem", "diagnostic", ""
 	add(topic, f)
+
+	// Masks come from the signed identity; the status omits the field
+	// when there are none.
+	topic, mk := base("sensor", "masks", "Privacy masks")
+	mk.StateTopic, mk.ValueTemplate = t.Status, "{{ value_json.masks | default(0) }}"
+	mk.EntityCategory, mk.Icon = "diagnostic", "mdi:select-off"
+	add(topic, mk)
 
 	topic, s := base("sensor", "status", "Status")
 	s.StateTopic, s.ValueTemplate = t.Status, "{{ 'privacy' if value_json.privacy else value_json.capture }}"

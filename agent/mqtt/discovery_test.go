@@ -16,7 +16,7 @@ import (
 func TestDiscoveryMessages(t *testing.T) {
 	topics := NodeTopics("camnode", "node-1")
 	msgs := DiscoveryMessages(topics, "node-1", "Lobby", "1.2.3")
-	if len(msgs) != 4 {
+	if len(msgs) != 5 {
 		t.Fatalf("%d configs", len(msgs))
 	}
 	slug := regexp.MustCompile(`^[a-z_]+\.[a-z0-9_]+$`)
@@ -47,5 +47,15 @@ func TestDiscoveryMessages(t *testing.T) {
 	}
 	if commands != 1 {
 		t.Fatalf("%d command entities", commands)
+	}
+	// The mask count (issue 13) reads the status, 0 when the field is absent.
+	var masks map[string]any
+	for _, d := range msgs {
+		if d.Topic == "homeassistant/sensor/node-1/masks/config" {
+			_ = json.Unmarshal(d.Payload, &masks)
+		}
+	}
+	if masks["state_topic"] != topics.Status || masks["value_template"] != "{{ value_json.masks | default(0) }}" {
+		t.Fatalf("masks sensor %v", masks)
 	}
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,4 +132,29 @@ func FuzzAuditRecord(f *testing.F) {
 			t.Fatalf("an accepted record does not decode again: %v\n%s", err, b)
 		}
 	})
+}
+
+// TestWatchTableMasks: watch shows how many privacy masks each node burns
+// in, under MASKS; a node that predates masks (no field) shows 0.
+func TestWatchTableMasks(t *testing.T) {
+	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+	st := agent.Status{Node: "n1", Site: "s", Room: "Corridor", ZoneClass: "corridor", CaptureAllowed: true,
+		Privacy: true, Shutter: "closed", Capture: "off", Audio: "absent", Faults: map[string]string{},
+		Masks: 3, Version: "test", Since: now, Time: now}
+	masked, _ := json.Marshal(mqtt.MakeStatus(st, now, nil, mqtt.OutboxStats{}))
+	fl := &fleet{nodes: map[string]*nodeView{}, prefix: "camnode", change: make(chan struct{}, 1)}
+	fl.handle("camnode/n1/status", masked)
+	fl.handle("camnode/n2/status", []byte(strings.Replace(validStatus(), `"node":"lobby-1"`, `"node":"n2"`, 1)))
+	var out strings.Builder
+	fl.table(&out)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	col := slices.Index(strings.Fields(lines[0]), "MASKS")
+	if col < 0 || len(lines) != 3 {
+		t.Fatalf("no MASKS column or wrong rows:\n%s", out.String())
+	}
+	for i, want := range []string{"3", "0"} {
+		if f := strings.Fields(lines[i+1]); len(f) <= col || f[col] != want {
+			t.Fatalf("row %d: MASKS = %v, want %s:\n%s", i+1, f, want, out.String())
+		}
+	}
 }

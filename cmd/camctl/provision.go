@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,11 +33,16 @@ import (
 const provisionUsage = `usage: camctl provision -image FILE.img -key installer.key -node ID -site S -room R -zone Z
         [-initial-privacy on|off] [-hub-key hub.pub] [-broker URL ...] [-config camnode.toml]
         [-ca ca.pem -cert node.pem -node-key node.key] [-installer NAME] [-force]
+        [-mask rect:X0,Y0,X1,Y1 | -mask poly:X,Y;X,Y;X,Y ...]
 
 Writes identity.json (signed), installer-keys.pub, camnode.toml and the TLS
 files into camnode/ on the first FAT partition (the boot partition) of a
 Raspberry Pi OS image, without mounting it (mtools). Everything is checked
-before the image is touched.`
+before the image is touched.
+
+Privacy masks (-mask) are signed into the identity: no configuration key,
+local command or hub command can move or remove them. To change them,
+provision again (-force).`
 
 // bootDir is the directory on the boot partition that provisioning owns;
 // Raspberry Pi OS mounts the partition at /boot/firmware.
@@ -94,6 +100,17 @@ func provision(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		brokers = append(brokers, s)
 		return nil
 	})
+	var masks []firmware.Mask
+	var maskProblems []string
+	fs.Func("mask", "privacy mask, signed into the identity, in coordinates relative to the picture (0..1 from\n"+
+		"the top-left): rect:X0,Y0,X1,Y1 or poly:X,Y;X,Y;X,Y... (repeatable, at most 16)", func(s string) error {
+		m, err := parseMask(s)
+		if err != nil {
+			maskProblems = append(maskProblems, "-mask: "+err.Error())
+		}
+		masks = append(masks, m)
+		return nil
+	})
 	cfgPath := fs.String("config", "", "camnode.toml to install (default: the built-in sample)")
 	caPath := fs.String("ca", "", "CA certificate(s) of the broker, PEM")
 	certPath := fs.String("cert", "", "node client certificate, PEM (with -node-key)")
@@ -118,6 +135,7 @@ func provision(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	if *privacy != "on" && *privacy != "off" {
 		bad("-initial-privacy: %q must be on or off", *privacy)
 	}
+	problems = append(problems, maskProblems...)
 	var priv ed25519.PrivateKey
 	if *keyPath != "" {
 		var err error
@@ -173,11 +191,16 @@ func provision(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		}
 		id := firmware.Identity{
 			NodeID: *node, Site: *site, Room: *room, ZoneClass: *zone,
-			InitialPrivacy: *privacy, HubKey: hub, Brokers: brokers,
+			InitialPrivacy: *privacy, HubKey: hub, Brokers: brokers, Masks: masks,
 			Installer: who, IssuedAt: env.now().UTC().Truncate(time.Second),
 		}
-		if err := id.Validate(); err != nil {
+		if len(maskProblems) > 0 {
+			// Already reported, naming -mask.
+		} else if err := id.Validate(); err != nil {
 			for _, e := range strings.Split(err.Error(), "\n") {
+				if strings.HasPrefix(e, "masks") {
+					e = "-mask: " + e
+				}
 				bad("identity %s", e)
 			}
 		} else if signed, err := firmware.SignIdentity(id, priv); err != nil {
@@ -218,6 +241,17 @@ func provision(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		msg := fmt.Sprintf("%s\n!! ZONE VERDICT: %s\n!! The camera of node %s will NEVER run in room %q.\n!! Provisioning continues: the node will report its status, but it is\n!! locked dark by rules compiled into the agent, forever.\n%s\n", banner, reason, *node, *room, banner)
 		fmt.Fprint(stdout, msg)
 		fmt.Fprint(stderr, msg)
+	}
+
+	if len(masks) > 0 {
+		fmt.Fprintf(stdout, "privacy masks: %d, signed into the identity (only provisioning again changes them):\n", len(masks))
+		for _, m := range masks {
+			if m.Rect != nil {
+				fmt.Fprintf(stdout, "  rect %v\n", m.Rect)
+			} else {
+				fmt.Fprintf(stdout, "  poly %v\n", m.Poly)
+			}
+		}
 	}
 
 	// 3. Write, then read back and compare.
@@ -261,6 +295,52 @@ func provision(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		fmt.Fprintf(stdout, "  %s/%s/%-20s %6d bytes  sha256 %s\n", bootMount, bootDir, f.name, len(f.data), hex.EncodeToString(sum[:]))
 	}
 	return nil
+}
+
+// parseMask parses one -mask value: rect:X0,Y0,X1,Y1 or
+// poly:X,Y;X,Y;X,Y... with numbers relative to the picture. The mask is
+// checked as the node will check it (firmware.Mask.Validate).
+func parseMask(s string) (firmware.Mask, error) {
+	kind, rest, ok := strings.Cut(strings.TrimSpace(s), ":")
+	nums := func(s string, n int) ([]float64, error) {
+		parts := strings.Split(s, ",")
+		if n > 0 && len(parts) != n {
+			return nil, fmt.Errorf("%d numbers, want %d", len(parts), n)
+		}
+		out := make([]float64, len(parts))
+		for i, p := range parts {
+			v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a number", strings.TrimSpace(p))
+			}
+			out[i] = v
+		}
+		return out, nil
+	}
+	var m firmware.Mask
+	var err error
+	switch {
+	case !ok:
+		return m, fmt.Errorf("%q: want rect:X0,Y0,X1,Y1 or poly:X,Y;X,Y;X,Y...", s)
+	case kind == "rect":
+		if m.Rect, err = nums(rest, 4); err != nil {
+			return m, fmt.Errorf("%q: rect: %v", s, err)
+		}
+	case kind == "poly":
+		for _, pt := range strings.Split(rest, ";") {
+			xy, err := nums(pt, 2)
+			if err != nil {
+				return m, fmt.Errorf("%q: poly point %d: %v", s, len(m.Poly), err)
+			}
+			m.Poly = append(m.Poly, xy)
+		}
+	default:
+		return m, fmt.Errorf("%q: unknown shape %q; want rect: or poly:", s, kind)
+	}
+	if err := m.Validate(); err != nil {
+		return m, fmt.Errorf("%q: %v", s, err)
+	}
+	return m, nil
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -9,9 +9,12 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -245,6 +248,17 @@ func badProvisionCases(f provisionFixture) []struct {
 		{"image not an image", f.args("-image", notPEM), "-image: " + notPEM + ": too small"},
 		{"image is a directory", f.args("-image", f.dir), "not a regular file"},
 		{"unexpected argument", append(f.args(), "extra"), "unexpected argument"},
+		{"mask without shape", f.args("-mask", "0.1,0.2,0.4,0.9"), `-mask: "0.1,0.2,0.4,0.9": want rect:`},
+		{"mask unknown shape", f.args("-mask", "circle:0.5,0.5,0.1"), `-mask: "circle:0.5,0.5,0.1": unknown shape "circle"`},
+		{"mask rect beyond the picture", f.args("-mask", "rect:0.1,0.2,1.4,0.9"), "-mask: \"rect:0.1,0.2,1.4,0.9\": rect coordinate 1.4 outside [0, 1]"},
+		{"mask rect empty", f.args("-mask", "rect:0.4,0.2,0.1,0.9"), "-mask: \"rect:0.4,0.2,0.1,0.9\": rect [0.4 0.2 0.1 0.9] is empty"},
+		{"mask rect three numbers", f.args("-mask", "rect:0.1,0.2,0.4"), "rect: 3 numbers, want 4"},
+		{"mask rect NaN", f.args("-mask", "rect:NaN,0.2,0.4,0.9"), "outside [0, 1]"},
+		{"mask rect not a number", f.args("-mask", "rect:0.1,x,0.4,0.9"), `-mask: "rect:0.1,x,0.4,0.9": rect: "x" is not a number`},
+		{"mask poly two points", f.args("-mask", "poly:0,0;1,1"), "poly has 2 points, want 3..32"},
+		{"mask poly bad point", f.args("-mask", "poly:0,0;1;0,1"), "poly point 1: 1 numbers, want 2"},
+		{"mask poly collinear", f.args("-mask", "poly:0,0;0.5,0.5;1,1"), "poly encloses no area"},
+		{"17 masks", f.args(slices.Repeat([]string{"-mask", "rect:0,0,0.5,0.5"}, 17)...), "-mask: masks: 17 masks, at most 16"},
 	}
 }
 
@@ -363,4 +377,122 @@ func TestHubKeygenRoundTrip(t *testing.T) {
 	if _, err := readHubKey(inst + ".pub"); err == nil || !strings.Contains(err.Error(), "keygen -kind hub") {
 		t.Fatalf("installer key as hub key: %v", err)
 	}
+}
+
+// fakeMtools is a provisionEnv whose mtools keep the files in a map, so a
+// unit test can read back what provisioning signed.
+func fakeMtools(files map[string][]byte) provisionEnv {
+	return provisionEnv{
+		now: func() time.Time { return time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC) },
+		run: func(ctx context.Context, name string, args ...string) ([]byte, error) {
+			switch {
+			case name == "mcopy" && len(args) == 6: // -i img -D o local dst
+				b, err := os.ReadFile(args[4])
+				files[args[5]] = b
+				return nil, err
+			case name == "mcopy" && len(args) == 4: // -i img src -
+				return files[args[2]], nil
+			case name == "mdir":
+				return nil, errors.New("not found")
+			}
+			return nil, nil
+		},
+		lookPath: func(s string) (string, error) { return "/usr/bin/" + s, nil },
+	}
+}
+
+// TestProvisionMasks: every -mask lands, in order, in the signed identity
+// the node verifies.
+func TestProvisionMasks(t *testing.T) {
+	f := newProvisionFixture(t, fakeImage)
+	files := map[string][]byte{}
+	args := f.args("-mask", "rect:0.1,0.2,0.4,0.9", "-mask", " poly:0.5,0.5; 1,0.5;1,1 ", "-mask", "rect:0,0,1,1")
+	var out, errb bytes.Buffer
+	if err := provision(t.Context(), args, &out, &errb, fakeMtools(files)); err != nil {
+		t.Fatalf("provision: %v\n%s%s", err, out.String(), errb.String())
+	}
+	if !strings.Contains(out.String(), "privacy masks: 3, signed into the identity") || !strings.Contains(out.String(), "  poly [[0.5 0.5] [1 0.5] [1 1]]\n") {
+		t.Errorf("the installer is not shown the masks:\n%s", out.String())
+	}
+	priv, err := readPrivateKey(f.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := firmware.VerifyIdentity(files["::/camnode/identity.json"], []ed25519.PublicKey{priv.Public().(ed25519.PublicKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []firmware.Mask{
+		{Rect: []float64{0.1, 0.2, 0.4, 0.9}},
+		{Poly: [][]float64{{0.5, 0.5}, {1, 0.5}, {1, 1}}},
+		{Rect: []float64{0, 0, 1, 1}},
+	}
+	got, _ := json.Marshal(id.Masks)
+	wantJSON, _ := json.Marshal(want)
+	if !bytes.Equal(got, wantJSON) {
+		t.Fatalf("signed masks %s, want %s", got, wantJSON)
+	}
+}
+
+// maskFlagCases feed TestParseMask and the seeds of FuzzParseMask.
+var maskFlagCases = []struct {
+	in     string
+	want   string // JSON of the mask, or "" when refused
+	errHas string
+}{
+	{"rect:0.1,0.2,0.4,0.9", `{"rect":[0.1,0.2,0.4,0.9]}`, ""},
+	{" rect: 0 , 0 , 1 , 1 ", `{"rect":[0,0,1,1]}`, ""},
+	{"poly:0,0;1,0;0,1", `{"poly":[[0,0],[1,0],[0,1]]}`, ""},
+	{"poly:0,0;1,1;1,0;0,1", `{"poly":[[0,0],[1,1],[1,0],[0,1]]}`, ""},
+	{"rect:1e-3,0.5,0.5,1", `{"rect":[0.001,0.5,0.5,1]}`, ""},
+	{"", "", "want rect:"},
+	{"rect", "", "want rect:"},
+	{"RECT:0,0,1,1", "", `unknown shape "RECT"`},
+	{"rect:", "", "rect: 1 numbers, want 4"},
+	{"rect:0,,1,1", "", `rect: "" is not a number`},
+	{"rect:0,0,1,1,1", "", "5 numbers, want 4"},
+	{"rect:0,0,1,Inf", "", "outside [0, 1]"},
+	{"rect:0,0,1,0x1p-2", `{"rect":[0,0,1,0.25]}`, ""},
+	{"rect:0,0.5,1,0.5", "", "is empty"},
+	{"rect:0,0,1,1e400", "", "is not a number"},
+	{"poly:0,0;1,0", "", "poly has 2 points"},
+	{"poly:0,0;1,0;", "", "poly point 2"},
+	{"poly:0,0;1,0;0.5", "", "poly point 2: 1 numbers, want 2"},
+	{"poly:0,0;0,0;0,0", "", "no area"},
+}
+
+func TestParseMask(t *testing.T) {
+	for _, tc := range maskFlagCases {
+		m, err := parseMask(tc.in)
+		if tc.want == "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+				t.Errorf("%q: err = %v, want %q", tc.in, err, tc.errHas)
+			}
+			continue
+		}
+		got, _ := json.Marshal(m)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%q: %s, %v; want %s", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// FuzzParseMask: any -mask value is refused or gives a mask the node
+// accepts.
+func FuzzParseMask(f *testing.F) {
+	for _, tc := range maskFlagCases {
+		f.Add(tc.in)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := parseMask(s)
+		if err != nil {
+			if !strings.Contains(err.Error(), strconv.Quote(s)) {
+				t.Fatalf("error %v does not quote the value", err)
+			}
+			return
+		}
+		if err := m.Validate(); err != nil {
+			t.Fatalf("accepted %q: %v", s, err)
+		}
+	})
 }

@@ -77,6 +77,11 @@ func printStatus(w io.Writer, st agent.Status) {
 	}
 	fmt.Fprintf(w, "camera    %s (frames out: %d, recording: %s)\n", st.Capture, st.Frames, rec)
 	fmt.Fprintf(w, "audio     %s\n", st.Audio)
+	if st.Masks > 0 {
+		fmt.Fprintf(w, "masks     %d privacy mask(s) burned into every frame (signed identity)\n", st.Masks)
+	} else {
+		fmt.Fprintf(w, "masks     none\n")
+	}
 	if l := st.Link; l != nil {
 		line := l.State
 		if l.Failures > 0 {

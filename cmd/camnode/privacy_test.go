@@ -15,7 +15,7 @@ import (
 // the hub_link fault.
 func TestPrintStatusLink(t *testing.T) {
 	now := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
-	st := agent.Status{Node: "n1", Privacy: true, Shutter: "closed", Capture: "off", Audio: "absent", Time: now}
+	st := agent.Status{Node: "n1", Privacy: true, Shutter: "closed", Capture: "off", Audio: "absent", Masks: 3, Time: now}
 	st = st.WithLink(&agent.LinkStatus{State: "down", Failures: 3, LastErrorAt: now.Add(-time.Second),
 		LastError: "broker certificate not signed by the CA in /etc/camnode/ca.pem (x509)", NextAttempt: now.Add(4 * time.Second),
 		AuditUnacked: 5, AuditOldest: now.Add(-90 * time.Second), Fault: `client certificate has CN "x", not the node id "n1"`})
@@ -27,6 +27,7 @@ func TestPrintStatusLink(t *testing.T) {
 		"last error ", "broker certificate not signed by the CA in /etc/camnode/ca.pem",
 		"audit     5 record(s) not yet acknowledged by the hub, oldest from ", "(1m30s ago)",
 		`hub_link: client certificate has CN "x"`,
+		"masks     3 privacy mask(s) burned into every frame",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)
@@ -35,6 +36,9 @@ func TestPrintStatusLink(t *testing.T) {
 	// Without MQTT there is no link line.
 	b.Reset()
 	printStatus(&b, agent.Status{Node: "n1"})
+	if !strings.Contains(b.String(), "masks     none") {
+		t.Errorf("a node without masks does not say so:\n%s", b.String())
+	}
 	if strings.Contains(b.String(), "hub link") {
 		t.Errorf("a node without MQTT shows a hub link:\n%s", b.String())
 	}
