@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -32,7 +33,11 @@ func StartEmbeddedBroker(ctx context.Context, addr string, log *slog.Logger) (ur
 	if err != nil {
 		return "", nil, fmt.Errorf("embedded broker: %w", err)
 	}
-	srv := mochi.New(&mochi.Options{InlineClient: false, Logger: log.With("component", "embedded-broker")})
+	// mochi logs the listener's "use of closed network connection" as a
+	// warning while it shuts down; after stop began, its records are noise.
+	closing := new(atomic.Bool)
+	mlog := slog.New(untilClosing{log.With("component", "embedded-broker").Handler(), closing})
+	srv := mochi.New(&mochi.Options{InlineClient: false, Logger: mlog})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		ln.Close()
 		return "", nil, fmt.Errorf("embedded broker: %w", err)
@@ -52,7 +57,26 @@ func StartEmbeddedBroker(ctx context.Context, addr string, log *slog.Logger) (ur
 	go func() {
 		defer close(done)
 		<-ctx.Done()
+		closing.Store(true)
 		srv.Close()
 	}()
 	return url, func() { cancel(); <-done }, nil
+}
+
+// untilClosing passes records on until closing is set.
+type untilClosing struct {
+	slog.Handler
+	closing *atomic.Bool
+}
+
+func (h untilClosing) Enabled(ctx context.Context, l slog.Level) bool {
+	return !h.closing.Load() && h.Handler.Enabled(ctx, l)
+}
+
+func (h untilClosing) WithAttrs(a []slog.Attr) slog.Handler {
+	return untilClosing{h.Handler.WithAttrs(a), h.closing}
+}
+
+func (h untilClosing) WithGroup(name string) slog.Handler {
+	return untilClosing{h.Handler.WithGroup(name), h.closing}
 }
