@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/agent/pipeline"
 	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/firmware"
 	"github.com/camnode/camnode/gpio/gpiotest"
@@ -85,6 +86,12 @@ func startNode(t testing.TB, mod ...func(*Config)) *e2eNode {
 	for _, m := range mod {
 		m(&cfg)
 	}
+	pipe, err := pipeline.New(pipeline.Config{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pipe.Close)
+	cfg.Pipeline = pipe
 	lv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +105,7 @@ func startNode(t testing.TB, mod ...func(*Config)) *e2eNode {
 		InitialPrivacy: "off", Installer: "test", IssuedAt: time.Now()}
 	a, err := agent.New(agent.Config{Identity: id, StatePath: filepath.Join(t.TempDir(), "privacy.json"), Logger: log},
 		agent.Deps{LED: &gpiotest.LED{}, Shutter: &gpiotest.Shutter{AutoFeedback: true, Feedback: true},
-			Button: &gpiotest.Button{}, Camera: cam, Audit: aud, Sinks: []agent.FrameSink{lv}})
+			Button: &gpiotest.Button{}, Camera: cam, Audit: aud, Sinks: []agent.FrameSink{pipe}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +300,7 @@ func TestBrowserLiveView(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.waitRecording(t, true)
-	waitCond(t, 5*time.Second, "frames flowing", func() bool { return n.lv.live.Load() })
+	waitCond(t, 5*time.Second, "frames flowing", func() bool { return n.lv.pipe.Live() })
 	holdsFor(t, 2*time.Second, "no session resumes after privacy", func() bool {
 		p := stats(t, ctx)
 		return p.State != "live" && p.Frames == settled && n.lv.Viewers() == 0

@@ -78,12 +78,12 @@ func (s *Server) admitLocked() error {
 	switch {
 	case st.Privacy:
 		return fail(http.StatusServiceUnavailable, "privacy is on")
-	case !st.Recording || !s.live.Load():
+	case !st.Recording || !s.pipe.Live():
 		return fail(http.StatusServiceUnavailable, "camera is not streaming (capture %s)", st.Capture)
 	case len(s.sessions)+s.opening >= s.cfg.MaxViewers:
 		return fail(http.StatusServiceUnavailable, "maximum of %d viewers reached", s.cfg.MaxViewers)
-	case s.encErr != "":
-		return fail(http.StatusServiceUnavailable, "%s", s.encErr)
+	case s.pipe.Err() != "":
+		return fail(http.StatusServiceUnavailable, "%s", s.pipe.Err())
 	}
 	return nil
 }
@@ -174,7 +174,7 @@ func (s *Server) open(ctx context.Context, offer string, c *token.Claims, remote
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
 			sess.connected.Store(true)
-			s.wantKey.Store(true)
+			s.pipe.RequestKeyframe()
 		case webrtc.PeerConnectionStateFailed:
 			// ICE consent lost for iceDisconnected+iceFailed: the viewer
 			// vanished without DELETE. Free its slot.
@@ -250,7 +250,7 @@ func (s *Server) open(ctx context.Context, offer string, c *token.Claims, remote
 		s.end(sess.id, "connection failed (viewer gone)") // failed before it was registered
 	}
 	go s.readRTCP(sender)
-	s.wantKey.Store(true)
+	s.pipe.RequestKeyframe()
 	s.log.Info("live view session opened", "session", sess.id, "viewer", c.Subject, "role", c.Role,
 		"purpose", c.Purpose, "remote", remote)
 	return sess, pc.LocalDescription().SDP, nil
@@ -262,7 +262,7 @@ func (s *Server) admitAfterOpen() error {
 	if s.closed {
 		return fail(http.StatusServiceUnavailable, "live view is shutting down")
 	}
-	if !s.live.Load() {
+	if !s.pipe.Live() {
 		return fail(http.StatusServiceUnavailable, "privacy is on")
 	}
 	return nil
@@ -314,7 +314,7 @@ func (s *Server) readRTCP(sender *webrtc.RTPSender) {
 			return
 		}
 		if keyRequested(pkts) {
-			s.wantKey.Store(true)
+			s.pipe.RequestKeyframe()
 		}
 	}
 }
