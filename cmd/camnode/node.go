@@ -20,6 +20,7 @@ import (
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/config"
 	"github.com/camnode/camnode/agent/mqtt"
+	"github.com/camnode/camnode/agent/pipeline"
 	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/firmware"
 	"github.com/camnode/camnode/gpio"
@@ -264,7 +265,11 @@ func newCamera(c config.Camera, log *slog.Logger) (capture.Source, error) {
 		return capture.NewSynthetic(capture.SyntheticConfig{Width: c.Width, Height: c.Height, Pixel: formats[0], FPS: c.FPS})
 	case "v4l2":
 		return capture.NewV4L2(capture.V4L2Config{Device: c.Device, Width: c.Width, Height: c.Height, FPS: c.FPS,
-			Formats: formats, Logger: log.With("component", "capture")})
+			Formats: formats, Can: &capture.Capabilities{
+				// What the node's pipeline can show (issue 13 adds NeedRaw
+				// when privacy masks are set).
+				Encode: pipeline.HaveEncoder, DecodeMJPEG: capture.HaveJPEGDecoder,
+			}, Logger: log.With("component", "capture")})
 	}
 	return nil, fmt.Errorf("camera.source %q", c.Source)
 }
