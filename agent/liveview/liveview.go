@@ -172,12 +172,13 @@ type Server struct {
 	closed   bool
 	sessions map[string]*session
 	opening  int // sessions being negotiated (count against MaxViewers)
-	track    *webrtc.TrackLocalStaticRTP
+	track    *joinTrack
 
 	viewers    atomic.Int32   // len(sessions) + opening
 	audits     sync.WaitGroup // audit writes in flight; Add only under mu while !auditsDone
 	auditsDone bool           // guarded by mu: Close is waiting for audits
 	frameOut   atomic.Uint64  // access units sent
+	keyWait    atomic.Bool    // a viewer joined: send nothing before the next IDR
 
 	// pipeline goroutine state (WriteAU)
 	pk *packetizer
@@ -335,6 +336,13 @@ func (s *Server) WriteAU(au *pipeline.AU) {
 	defer s.mu.RUnlock()
 	if s.track == nil {
 		return
+	}
+	if s.keyWait.Load() {
+		if !au.Key {
+			s.pipe.RequestKeyframe() // again, should the asked-for one be lost
+			return
+		}
+		s.keyWait.Store(false)
 	}
 	if _, err := s.pk.packetize(au.Data, ts, s.track); err != nil {
 		s.log.Debug("live view: write", "err", err)

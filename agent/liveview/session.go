@@ -288,7 +288,7 @@ func checkAnswer(answer string) error {
 }
 
 // trackFor returns the shared track of epoch, creating it on first use.
-func (s *Server) trackFor(epoch uint64) (*webrtc.TrackLocalStaticRTP, error) {
+func (s *Server) trackFor(epoch uint64) (*joinTrack, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.epoch != epoch {
@@ -300,9 +300,30 @@ func (s *Server) trackFor(epoch uint64) (*webrtc.TrackLocalStaticRTP, error) {
 		if err != nil {
 			return nil, fail(http.StatusInternalServerError, "track: %v", err)
 		}
-		s.track = t
+		s.track = &joinTrack{TrackLocalStaticRTP: t, s: s}
 	}
 	return s.track, nil
+}
+
+// joinTrack is the shared track; it asks for a keyframe whenever a
+// viewer's sender binds it. pion reports a peer connection connected
+// before it starts its senders, so a keyframe asked for then can be
+// written before the new viewer is bound and never reach it.
+type joinTrack struct {
+	*webrtc.TrackLocalStaticRTP
+	s *Server
+}
+
+// Bind implements webrtc.TrackLocal.
+func (t *joinTrack) Bind(c webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	p, err := t.TrackLocalStaticRTP.Bind(c)
+	if err == nil {
+		// Until the next IDR, nothing is sent: the viewer's first
+		// picture is a keyframe, not a P frame encoded meanwhile.
+		t.s.keyWait.Store(true)
+		t.s.pipe.RequestKeyframe()
+	}
+	return p, err
 }
 
 // readRTCP drains the sender's RTCP (which also feeds the NACK responder
