@@ -108,9 +108,9 @@ type Agent struct {
 	// Frames the camera dropped: dropBase for the streams that ended,
 	// dropCur for the current one (capture.Frame.Dropped is per stream).
 	dropBase, dropCur atomic.Uint64
-	status atomic.Pointer[Status]
-	link   atomic.Pointer[LinkStatus] // SetLink; nil without a hub link
-	start  time.Time
+	status            atomic.Pointer[Status]
+	link              atomic.Pointer[LinkStatus] // SetLink; nil without a hub link
+	start             time.Time
 
 	subMu sync.Mutex // guards subs
 	subs  map[chan Status]struct{}

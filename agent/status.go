@@ -28,13 +28,13 @@ type Status struct {
 	FPS       float64           `json:"fps,omitempty"`
 	Audio     string            `json:"audio"` // "absent" or the device found
 	Faults    map[string]string `json:"faults"`
-	Frames    uint64            `json:"frames"`  // frames that passed the gate since start
+	Frames    uint64            `json:"frames"` // frames that passed the gate since start
 	// CameraDropped counts frames the camera dropped since start (gaps in
 	// its sequence numbers); CorruptFrames the frames the pipeline skipped
 	// as corrupt (MJPEG a decoder refused).
 	CameraDropped uint64 `json:"camera_dropped"`
 	CorruptFrames uint64 `json:"corrupt_frames"`
-	Viewers   int               `json:"viewers"` // live-view sessions open now
+	Viewers       int    `json:"viewers"` // live-view sessions open now
 	// Link is the hub link's state (nil without MQTT). The link reports it
 	// (Agent.SetLink); the loop does not own it.
 	Link *LinkStatus `json:"link,omitempty"`

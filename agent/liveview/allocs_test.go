@@ -73,7 +73,7 @@ func sharedTrackPath(t testing.TB, nv int) (*Server, []*countWriter, func()) {
 	}
 	s.mu.Unlock()
 	s.keyWait.Store(false) // the test's access units are P frames
-	t.Cleanup(func() { // the fake sessions have no peer connection to close
+	t.Cleanup(func() {     // the fake sessions have no peer connection to close
 		s.mu.Lock()
 		clear(s.sessions)
 		s.mu.Unlock()
