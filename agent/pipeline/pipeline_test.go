@@ -140,7 +140,9 @@ func TestMJPEGThroughPipeline(t *testing.T) {
 	p.WriteFrame(mjpegFrame(corrupt, 2))
 	waitTaken(t, p, 2)
 	p.WriteFrame(mjpegFrame(good, 3))
-	o1.waitAU(t, "an access unit after the corrupt frame", func(au AU) bool { return au.Seq == 3 })
+	for _, o := range []*recOutput{o1, o2} {
+		o.waitAU(t, "an access unit after the corrupt frame", func(au AU) bool { return au.Seq == 3 })
+	}
 
 	for _, want := range []uint64{1, 3} {
 		s := <-pics
