@@ -92,3 +92,15 @@ func TestChoose(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeInfoSaysChoice: `camnode check` prints the chosen mode and why.
+func TestProbeInfoSaysChoice(t *testing.T) {
+	c, reason, err := Choose(webcam, Want{Width: 1280, Height: 720, FPS: 30}, full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ProbeInfo{Card: "cam", Driver: "uvcvideo", Bus: "usb-1", Offered: []string{"MJPG", "YUYV"}, Choice: c, Reason: reason}
+	if s := p.String(); !strings.Contains(s, "chose MJPEG 1280x720@30: MJPEG, decoded and encoded once") {
+		t.Fatalf("probe line %q does not say the choice and why", s)
+	}
+}
