@@ -55,7 +55,7 @@
 // Most USB webcams send 720p only as MJPEG. A JPEGDecoder (NewJPEGDecoder;
 // libjpeg-turbo's TurboJPEG API, "linux && cgo" builds with
 // libturbojpeg0-dev) decodes one frame into a Frame the caller owns and
-// reuses, as I420, the format the live view's encoder takes: 4:2:0 JPEGs
+// reuses, as I420, the format the pipeline's encoder (agent/pipeline) takes: 4:2:0 JPEGs
 // straight into its planes, 4:2:2 JPEGs through a reused scratch buffer and
 // a mean of row pairs, greyscale with neutral chroma. Nothing is allocated
 // per frame once the buffers have grown to the frame size. A truncated or
