@@ -84,28 +84,36 @@ type paramSets struct {
 func (p *paramSets) reset() { p.sps, p.pps = p.sps[:0], p.pps[:0] }
 
 // scan records the SPS and PPS of au and reports whether au holds an IDR
-// slice and whether it carries an SPS and a PPS itself.
-func (p *paramSets) scan(au []byte) (idr, hasSPS, hasPPS bool) {
+// slice.
+func (p *paramSets) scan(au []byte) (idr bool) {
 	for nal, rest := NextNAL(au); nal != nil; nal, rest = NextNAL(rest) {
 		switch nal[0] & 0x1f {
 		case NALIDR:
 			idr = true
 		case NALSPS:
-			p.sps, hasSPS = append(p.sps[:0], nal...), true
+			p.sps = append(p.sps[:0], nal...)
 		case NALPPS:
-			p.pps, hasPPS = append(p.pps[:0], nal...), true
+			p.pps = append(p.pps[:0], nal...)
 		}
 	}
-	return idr, hasSPS, hasPPS
+	return idr
 }
 
-// prepend appends to dst the cached parameter sets au lacks, then au.
-func (p *paramSets) prepend(dst, au []byte, hasSPS, hasPPS bool) []byte {
-	if !hasSPS && len(p.sps) > 0 {
-		dst = append(append(dst, 0, 0, 0, 1), p.sps...)
+// prepend appends to dst the IDR access unit au with the cached SPS and
+// PPS in front (scan of au has brought them up to date) and au's own SPS
+// and PPS left out, so that every IDR starts with the sets, in order (a PPS
+// refers to its SPS, and both must precede the slices), whatever the
+// camera sent. Without cached sets, au is appended as it is.
+func (p *paramSets) prepend(dst, au []byte) []byte {
+	if len(p.sps) == 0 || len(p.pps) == 0 {
+		return append(dst, au...)
 	}
-	if !hasPPS && len(p.pps) > 0 {
-		dst = append(append(dst, 0, 0, 0, 1), p.pps...)
+	dst = append(append(dst, 0, 0, 0, 1), p.sps...)
+	dst = append(append(dst, 0, 0, 0, 1), p.pps...)
+	for nal, rest := NextNAL(au); nal != nil; nal, rest = NextNAL(rest) {
+		if t := nal[0] & 0x1f; t != NALSPS && t != NALPPS {
+			dst = append(append(dst, 0, 0, 0, 1), nal...)
+		}
 	}
-	return append(dst, au...)
+	return dst
 }

@@ -309,7 +309,7 @@ func (p *Pipeline) WriteFrame(f *capture.Frame) {
 // writeH264 hands on one access unit of an H.264 camera. The parameter
 // sets are cached here, on the capture goroutine, from every frame (also
 // while no output wants the stream, and before any frame could be
-// replaced), and put ahead of every IDR that lacks them. A stream starts,
+// replaced), and every IDR is sent with them first (paramSets.prepend). A stream starts,
 // and restarts after a Cut or a replaced frame (which later frames may
 // refer to), at the camera's next IDR.
 func (p *Pipeline) writeH264(f *capture.Frame) {
@@ -318,7 +318,7 @@ func (p *Pipeline) writeH264(f *capture.Frame) {
 		p.ps.reset() // nothing from before the cut is sent after it
 		p.waitIDR = true
 	}
-	idr, hasSPS, hasPPS := p.ps.scan(f.Data)
+	idr := p.ps.scan(f.Data)
 	if !p.wanted() {
 		p.waitIDR = true
 		return
@@ -336,8 +336,8 @@ func (p *Pipeline) writeH264(f *capture.Frame) {
 	}
 	p.waitIDR = false
 	var data []byte
-	if idr && (!hasSPS || !hasPPS) {
-		data = p.ps.prepend(sl.f.Data[:0], f.Data, hasSPS, hasPPS)
+	if idr {
+		data = p.ps.prepend(sl.f.Data[:0], f.Data)
 	} else {
 		data = append(sl.f.Data[:0], f.Data...)
 	}
