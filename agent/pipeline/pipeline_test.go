@@ -4,6 +4,7 @@ package pipeline
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -317,5 +318,30 @@ func TestFullRangeSignalled(t *testing.T) {
 	}
 	if full, limited := spsOf(true), spsOf(false); bytes.Equal(full, limited) {
 		t.Fatal("the SPS does not change with full range: the VUI flag is not set")
+	}
+}
+
+// TestYUYVConverted: a YUYV camera's frame reaches the mask hook and the
+// encoder as I420 with its picture (the stamp) and metadata intact.
+func TestYUYVConverted(t *testing.T) {
+	if !HaveEncoder {
+		t.Skip("needs libx264")
+	}
+	fm := capture.Format{Width: 640, Height: 480, Pixel: capture.YUYV, FPSNum: 30, FPSDen: 1}
+	f := &capture.Frame{Data: make([]byte, fm.FrameSize()), Seq: 5, Time: t0, Format: fm}
+	capture.Stamp(f, 42, t0)
+	got := make(chan string, 1)
+	o := newRecOutput()
+	p := newPipeline(t, Config{Masker: hookMasker(func(pic *capture.Frame) {
+		c, ts, ok := capture.ReadFrameStamp(pic)
+		select {
+		case got <- fmt.Sprintf("%s %dx%d seq %d stamp %d %v %v", pic.Format.Pixel, pic.Format.Width, pic.Format.Height, pic.Seq, c, ok, ts.Equal(t0)):
+		default:
+		}
+	})}, o)
+	p.WriteFrame(f)
+	o.waitAU(t, "the access unit", func(au AU) bool { return au.Seq == 5 && au.Key })
+	if s, want := <-got, "I420 640x480 seq 5 stamp 42 true true"; s != want {
+		t.Fatalf("picture before encoding: %s, want %s", s, want)
 	}
 }
