@@ -105,9 +105,12 @@ type Agent struct {
 
 	gate   gate
 	frames atomic.Uint64 // frames that passed the gate
-	status atomic.Pointer[Status]
-	link   atomic.Pointer[LinkStatus] // SetLink; nil without a hub link
-	start  time.Time
+	// Frames the camera dropped: dropBase for the streams that ended,
+	// dropCur for the current one (capture.Frame.Dropped is per stream).
+	dropBase, dropCur atomic.Uint64
+	status            atomic.Pointer[Status]
+	link              atomic.Pointer[LinkStatus] // SetLink; nil without a hub link
+	start             time.Time
 
 	subMu sync.Mutex // guards subs
 	subs  map[chan Status]struct{}
@@ -211,11 +214,11 @@ func (a *Agent) call(ctx context.Context, ev Event) error {
 	}
 }
 
-// Status returns the latest status snapshot, with the frame counter (which
-// grows without any transition) read now. Safe from any goroutine.
+// Status returns the latest status snapshot, with the frame counters (which
+// grow without any transition) read now. Safe from any goroutine.
 func (a *Agent) Status() Status {
 	st := *a.status.Load()
-	st.Frames = a.frames.Load()
+	a.counters(&st)
 	return st.WithLink(a.link.Load())
 }
 
@@ -298,9 +301,13 @@ type session struct {
 	gen uint64
 }
 
-func (s session) Started(f capture.Format) { s.a.send(EvCaptureStarted{Gen: s.gen, Format: f}) }
+func (s session) Started(f capture.Format) {
+	s.a.dropBase.Add(s.a.dropCur.Swap(0)) // a new stream counts from 0
+	s.a.send(EvCaptureStarted{Gen: s.gen, Format: f})
+}
 
 func (s session) Frame(f *capture.Frame) {
+	s.a.dropCur.Store(f.Dropped) // a camera fact, gate open or not
 	if s.a.gate.pass(s.gen, f) {
 		s.a.frames.Add(1)
 	}

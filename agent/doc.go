@@ -67,6 +67,28 @@
 //     once more at exit: a file left saying "off" after privacy on was
 //     acknowledged would otherwise boot streaming after a crash.
 //
+// # Data flow
+//
+// Frames flow one way: capture -> gate -> pipeline -> outputs.
+//
+//	capture.Source --Frame--> gate (this package) --WriteFrame--> pipeline.Pipeline
+//	    (V4L2 mode from capture.Choose)   (open only    (agent/pipeline: MJPEG decode,
+//	                                       while safe)   YUYV conversion, Masker hook,
+//	                                                     one x264 encode or H.264
+//	                                                     passthrough)
+//	                                                       --AU--> outputs (live view;
+//	                                                               the recorder stream)
+//
+// The gate's sinks (Deps.Sinks) are FrameSinks; on a node that is the
+// pipeline. Closing the gate calls the pipeline's Cut, the one place a
+// privacy cut reaches every output: it moves the pipeline to a new epoch
+// (nothing built from a frame captured before it is written after it, the
+// encoder restarts with an IDR), and cuts every output, which closes its
+// sessions and drops its buffers, before the gate's close returns. The
+// status reports frames passed (Frames), frames the camera dropped
+// (CameraDropped, from capture.Frame.Dropped) and frames skipped as
+// corrupt (CorruptFrames, from a sink's CorruptCounter).
+//
 // Capture loss schedules a retry with a doubling, capped delay; the LED is
 // off while waiting. An audio device stops capture until it is gone but does
 // not change the requested mode. Shutdown stops capture without changing the

@@ -28,9 +28,14 @@ type Status struct {
 	FPS       float64           `json:"fps,omitempty"`
 	Audio     string            `json:"audio"` // "absent" or the device found
 	Faults    map[string]string `json:"faults"`
-	Frames    uint64            `json:"frames"`          // frames that passed the gate since start
-	Viewers   int               `json:"viewers"`         // live-view sessions open now
-	Masks     int               `json:"masks,omitempty"` // privacy masks burned into every frame (absent: none)
+	Frames    uint64            `json:"frames"` // frames that passed the gate since start
+	// CameraDropped counts frames the camera dropped since start (gaps in
+	// its sequence numbers); CorruptFrames the frames the pipeline skipped
+	// as corrupt (MJPEG a decoder refused).
+	CameraDropped uint64 `json:"camera_dropped"`
+	CorruptFrames uint64 `json:"corrupt_frames"`
+	Viewers       int    `json:"viewers"`         // live-view sessions open now
+	Masks         int    `json:"masks,omitempty"` // privacy masks burned into every frame (absent: none)
 	// Link is the hub link's state (nil without MQTT). The link reports it
 	// (Agent.SetLink); the loop does not own it.
 	Link *LinkStatus `json:"link,omitempty"`
@@ -88,6 +93,22 @@ func (a *Agent) SetLink(l LinkStatus) { a.link.Store(&l) }
 // view), so that the status can report how many are watching.
 type ViewerCounter interface{ Viewers() int }
 
+// CorruptCounter is implemented by frame sinks that decode frames (the
+// pipeline), so that the status can report the frames skipped as corrupt.
+type CorruptCounter interface{ CorruptFrames() uint64 }
+
+// counters reads the frame counters that grow without any transition.
+func (a *Agent) counters(st *Status) {
+	st.Frames = a.frames.Load()
+	st.CameraDropped = a.dropBase.Load() + a.dropCur.Load()
+	st.CorruptFrames = 0
+	for _, sink := range a.deps.Sinks {
+		if cc, ok := sink.(CorruptCounter); ok {
+			st.CorruptFrames += cc.CorruptFrames()
+		}
+	}
+}
+
 // FaultList returns the faults sorted by kind name, as "kind: detail".
 func (s Status) FaultList() []string {
 	var out []string
@@ -133,12 +154,12 @@ func (a *Agent) snapshot() Status {
 		Recording:      s.Gate && s.Cap == CapStreaming,
 		Audio:          "absent",
 		Faults:         map[string]string{},
-		Frames:         a.frames.Load(),
 		Masks:          a.MaskCount(),
 		Version:        a.cfg.Version,
 		Since:          a.start,
 		Time:           a.now(),
 	}
+	a.counters(&st)
 	for _, sink := range a.deps.Sinks {
 		if vc, ok := sink.(ViewerCounter); ok {
 			st.Viewers += vc.Viewers()

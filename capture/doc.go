@@ -50,13 +50,25 @@
 // elsewhere, including CGO_ENABLED=0 builds, a stub with the same API
 // returns ErrUnsupported from Stream, so the package builds everywhere.
 //
+// # Choosing a format
+//
+// Choose picks, among the modes a camera offers (V4L2 enumerates them with
+// VIDIOC_ENUM_FRAMESIZES and VIDIOC_ENUM_FRAMEINTERVALS), the one that
+// costs the node least and that an output can show (Capabilities: an
+// encoder, an MJPEG decoder, masks that forbid H.264): H.264 passthrough,
+// then raw (I420, NV12, then YUYV), then MJPEG, at the configured size and
+// rate; failing that the fastest mode at that size, then the closest size.
+// It never picks a format no output can show, and fails with ErrNoFormat
+// naming every offer and why it is unusable. V4L2Config.Formats (the
+// camera.formats setting) is a filter on the formats, not an order.
+//
 // # MJPEG
 //
 // Most USB webcams send 720p only as MJPEG. A JPEGDecoder (NewJPEGDecoder;
 // libjpeg-turbo's TurboJPEG API, "linux && cgo" builds with
 // libturbojpeg0-dev) decodes one frame into a Frame the caller owns and
-// reuses, as I420, the format the live view's encoder takes: 4:2:0 JPEGs
-// straight into its planes, 4:2:2 JPEGs through a reused scratch buffer and
+// reuses, as I420, the format the pipeline's encoder (agent/pipeline)
+// takes: 4:2:0 JPEGs straight into its planes, 4:2:2 JPEGs through a reused scratch buffer and
 // a mean of row pairs, greyscale with neutral chroma. Nothing is allocated
 // per frame once the buffers have grown to the frame size. A truncated or
 // corrupt frame (TurboJPEG's warnings included) returns ErrCorruptJPEG and

@@ -10,7 +10,7 @@ import (
 
 // MJPEG decoding: a JPEGDecoder (jpeg_cgo.go, libjpeg-turbo's TurboJPEG API;
 // jpeg_stub.go without cgo) turns one MJPEG frame into an I420 picture, the
-// format the live view's encoder takes, in a Frame the caller owns and
+// format the pipeline's encoder takes, in a Frame the caller owns and
 // reuses. This file holds what both builds share: the errors, the limits,
 // the pre-check of the JPEG markers and the 4:2:2 -> 4:2:0 chroma step.
 

@@ -265,3 +265,42 @@ func (p *MaskPlan) Masks() int { return p.masks }
 func (p *MaskPlan) Format() Format {
 	return Format{Width: p.width, Height: p.height, Pixel: p.pixel}
 }
+
+// Masker burns a fixed set of masks into frames of whatever raw format
+// they come in: it compiles a plan for the first frame's size and format
+// and again only when they change, so steady state allocates nothing. An
+// error (a format that cannot be masked, a frame that does not match)
+// means the frame must not be delivered. A Masker is used by one
+// goroutine at a time (the frame pipeline's).
+type Masker struct {
+	masks []firmware.Mask
+	plan  *MaskPlan
+	err   error // of the last compile, for frames of the plan's format
+	w, h  int
+	pixel PixelFormat
+}
+
+// NewMasker returns a Masker for masks, or nil when there are none (a
+// caller must not turn a nil *Masker into a non-nil interface).
+func NewMasker(masks []firmware.Mask) *Masker {
+	if len(masks) == 0 {
+		return nil
+	}
+	return &Masker{masks: masks}
+}
+
+// Masks returns how many masks m burns in.
+func (m *Masker) Masks() int { return len(m.masks) }
+
+// Apply masks f in place.
+func (m *Masker) Apply(f *Frame) error {
+	ff := f.Format
+	if m.plan == nil && m.err == nil || ff.Width != m.w || ff.Height != m.h || ff.Pixel != m.pixel {
+		m.w, m.h, m.pixel = ff.Width, ff.Height, ff.Pixel
+		m.plan, m.err = CompileMasks(m.masks, ff.Width, ff.Height, ff.Pixel)
+	}
+	if m.err != nil {
+		return m.err
+	}
+	return m.plan.Apply(f)
+}

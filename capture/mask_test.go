@@ -414,3 +414,43 @@ func BenchmarkMaskApply(b *testing.B) {
 		}
 	}
 }
+
+// TestMasker: the plan follows the frames' format (a new size or pixel
+// format is masked correctly, not with the old plan), a format that cannot
+// be masked is an error every time, and steady state allocates nothing.
+func TestMasker(t *testing.T) {
+	if NewMasker(nil) != nil {
+		t.Fatal("NewMasker(nil) != nil")
+	}
+	tc := maskCases[1]
+	m := NewMasker(tc.masks)
+	for _, size := range [][2]int{{640, 480}, {64, 48}, {640, 480}} {
+		for _, p := range rawFormats {
+			f, _ := testFrame(p, size[0], size[1])
+			g, _ := testFrame(p, size[0], size[1])
+			if err := m.Apply(f); err != nil {
+				t.Fatalf("%s %dx%d: %v", p, size[0], size[1], err)
+			}
+			plan, err := CompileMasks(tc.masks, size[0], size[1], p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := plan.Apply(g); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(f.Data, g.Data) {
+				t.Fatalf("%s %dx%d: the Masker's frame differs from its own plan's", p, size[0], size[1])
+			}
+		}
+	}
+	h := &Frame{Format: Format{Width: 64, Height: 48, Pixel: H264}, Data: []byte{0, 0, 0, 1, 0x65}}
+	for range 2 {
+		if err := m.Apply(h); err == nil {
+			t.Fatal("an H.264 frame was \"masked\"")
+		}
+	}
+	f, _ := testFrame(I420, 640, 480)
+	if n := testing.AllocsPerRun(20, func() { _ = m.Apply(f) }); n != 0 {
+		t.Fatalf("%v allocations per frame, want 0", n)
+	}
+}

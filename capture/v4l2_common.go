@@ -12,19 +12,26 @@ import (
 
 // V4L2Config configures a V4L2 camera.
 type V4L2Config struct {
-	Device        string        // /dev/videoN or /dev/v4l/by-id/...
-	Width, Height int           // requested size; the driver may pick another
-	FPS           int           // requested rate; the driver may pick another
-	Formats       []PixelFormat // preference order; nil means DefaultV4L2Formats
-	Buffers       int           // 2..4; 0 means 3
+	Device        string // /dev/videoN or /dev/v4l/by-id/...
+	Width, Height int    // requested size; the driver may pick another
+	FPS           int    // requested rate; the driver may pick another
+	// Formats restricts the pixel formats that may be chosen (a filter,
+	// not an order: Choose ranks by cost); nil means DefaultV4L2Formats,
+	// every format camnode understands.
+	Formats []PixelFormat
+	// Can is what the node's outputs can show, for Choose; nil means
+	// every format this build can handle (raw encoded, MJPEG when
+	// HaveJPEGDecoder).
+	Can     *Capabilities
+	Buffers int // 2..4; 0 means 3
 	// StallTimeout ends the stream with ErrLost when no frame arrives for
 	// this long; 0 means 5s.
 	StallTimeout time.Duration
 	Logger       *slog.Logger
 }
 
-// DefaultV4L2Formats is the preference order used when V4L2Config.Formats
-// is empty: compressed passthrough first, then raw.
+// DefaultV4L2Formats is the filter used when V4L2Config.Formats is empty:
+// every format camnode understands.
 var DefaultV4L2Formats = []PixelFormat{H264, MJPEG, YUYV, NV12, I420}
 
 func (c V4L2Config) withDefaults() (V4L2Config, error) {
@@ -57,18 +64,31 @@ func (c V4L2Config) withDefaults() (V4L2Config, error) {
 	return c, nil
 }
 
+func (c V4L2Config) capabilities() Capabilities {
+	if c.Can != nil {
+		return *c.Can
+	}
+	return Capabilities{Encode: true, DecodeMJPEG: HaveJPEGDecoder}
+}
+
 // fourcc builds a V4L2 pixel format code.
 // ProbeInfo is what V4L2.Probe found.
 type ProbeInfo struct {
 	Driver, Card, Bus string
-	Offered           []string // pixel formats the driver lists (fourcc), in its order
-	Format            Format   // what Stream negotiates: the driver's answer, read back
-	Audio             string   // as AudioStatus: "" when the device has no audio inputs
+	Offered           []string      // pixel formats the driver lists (fourcc), in its order
+	Modes             []FormatOffer // the modes it offers, by size and rate
+	Choice            Choice        // what Choose picked among them
+	Reason            string        // why
+	Format            Format        // what Stream negotiates: the driver's answer, read back
+	Audio             string        // as AudioStatus: "" when the device has no audio inputs
 }
 
 // String is one line for an installer.
 func (p ProbeInfo) String() string {
 	s := fmt.Sprintf("%s (%s, %s); offers %s", p.Card, p.Driver, p.Bus, strings.Join(p.Offered, " "))
+	if p.Reason != "" {
+		s += "; chose " + p.Reason
+	}
 	if p.Format.Width > 0 {
 		s += "; would stream " + p.Format.String()
 	}

@@ -108,9 +108,11 @@ func (v *V4L2) Probe() (info ProbeInfo, err error) {
 	for _, c := range s.offered {
 		info.Offered = append(info.Offered, fourccString(c))
 	}
+	info.Modes = s.modes
 	if err != nil {
 		return info, err
 	}
+	info.Choice, info.Reason = s.choice, s.reason
 	info.Format = s.format
 	return info, nil
 }
@@ -130,8 +132,11 @@ type v4l2Stream struct {
 
 	format  Format
 	code    uint32
-	caps    uint32   // device capabilities
-	offered []uint32 // pixel formats the driver lists, in its order
+	caps    uint32        // device capabilities
+	offered []uint32      // pixel formats the driver lists, in its order
+	modes   []FormatOffer // what the driver offers, by size and rate
+	choice  Choice
+	reason  string
 
 	driver, card, bus string // from VIDIOC_QUERYCAP
 	stride            int    // bytes per line of the first plane
@@ -266,7 +271,15 @@ func (s *v4l2Stream) negotiate() error {
 		}
 		s.offered = append(s.offered, uint32(d.pixelformat))
 	}
-	pix, code, err := pickFormat(s.cfg.Formats, s.offered)
+	s.modes = s.enumModes()
+	choice, reason, err := Choose(s.modes, Want{Width: s.cfg.Width, Height: s.cfg.Height, FPS: s.cfg.FPS,
+		Allowed: s.cfg.Formats}, s.cfg.capabilities())
+	if err != nil {
+		return fmt.Errorf("capture: V4L2 %s: %w", s.cfg.Device, err)
+	}
+	s.choice, s.reason = choice, reason
+	s.log.Info("format chosen", "device", s.cfg.Device, "choice", choice.String(), "why", reason)
+	pix, code, err := pickFormat([]PixelFormat{choice.Pixel}, s.offered)
 	if err != nil {
 		return err
 	}
@@ -277,7 +290,9 @@ func (s *v4l2Stream) negotiate() error {
 	}
 	pf := (*C.struct_v4l2_pix_format)(unsafe.Pointer(&f.fmt[0]))
 	pf.pixelformat = C.__u32(code)
-	if s.cfg.Width > 0 && s.cfg.Height > 0 {
+	if choice.Width > 0 && choice.Height > 0 {
+		pf.width, pf.height = C.__u32(choice.Width), C.__u32(choice.Height)
+	} else if s.cfg.Width > 0 && s.cfg.Height > 0 {
 		pf.width, pf.height = C.__u32(s.cfg.Width), C.__u32(s.cfg.Height)
 	}
 	wantW, wantH := uint32(pf.width), uint32(pf.height)
@@ -319,7 +334,11 @@ func (s *v4l2Stream) negotiate() error {
 	}
 	cp := (*C.struct_v4l2_captureparm)(unsafe.Pointer(&p.parm[0]))
 	if s.cfg.FPS > 0 && cp.capability&C.V4L2_CAP_TIMEPERFRAME != 0 {
-		cp.timeperframe.numerator, cp.timeperframe.denominator = 1, C.__u32(s.cfg.FPS)
+		fps := s.cfg.FPS
+		if choice.FPS > 0 && choice.FPS < float64(fps) {
+			fps = max(1, int(choice.FPS)) // the fastest the chosen mode offers
+		}
+		cp.timeperframe.numerator, cp.timeperframe.denominator = 1, C.__u32(fps)
 		if err := s.ioctl(C.VIDIOC_S_PARM, unsafe.Pointer(&p)); err != nil {
 			s.log.Warn("could not set frame rate", "fps", s.cfg.FPS, "err", err)
 		}
@@ -607,3 +626,60 @@ func (s *v4l2Stream) close() error {
 }
 
 var _ Source = (*V4L2)(nil)
+
+// enumModes lists the modes the driver offers (VIDIOC_ENUM_FRAMESIZES and
+// VIDIOC_ENUM_FRAMEINTERVALS for each known pixel format): one offer per
+// discrete size with its highest rate. A driver that lists no sizes, or
+// step-wise sizes, gives one offer of any size (0x0) for the format;
+// a size without listed intervals has rate 0 (unknown).
+func (s *v4l2Stream) enumModes() []FormatOffer {
+	var out []FormatOffer
+	for _, code := range s.offered {
+		pix, ok := pixelOf(code)
+		if !ok {
+			out = append(out, FormatOffer{Pixel: PixelFormat(fourccString(code))})
+			continue
+		}
+		n := 0
+		for i := range 256 {
+			var fs C.struct_v4l2_frmsizeenum
+			fs.index, fs.pixel_format = C.__u32(i), C.__u32(code)
+			if err := s.ioctl(C.VIDIOC_ENUM_FRAMESIZES, unsafe.Pointer(&fs)); err != nil {
+				break
+			}
+			if fs._type != C.V4L2_FRMSIZE_TYPE_DISCRETE {
+				break // step-wise or continuous: any size
+			}
+			d := (*C.struct_v4l2_frmsize_discrete)(unsafe.Pointer(&fs.anon0[0]))
+			w, h := int(d.width), int(d.height)
+			out = append(out, FormatOffer{Pixel: pix, Width: w, Height: h, FPS: s.maxFPS(code, w, h)})
+			n++
+		}
+		if n == 0 {
+			out = append(out, FormatOffer{Pixel: pix})
+		}
+	}
+	return out
+}
+
+// maxFPS returns the highest frame rate the driver lists for a mode, or 0.
+func (s *v4l2Stream) maxFPS(code uint32, w, h int) float64 {
+	best := 0.0
+	for i := range 64 {
+		var fi C.struct_v4l2_frmivalenum
+		fi.index, fi.pixel_format, fi.width, fi.height = C.__u32(i), C.__u32(code), C.__u32(w), C.__u32(h)
+		if err := s.ioctl(C.VIDIOC_ENUM_FRAMEINTERVALS, unsafe.Pointer(&fi)); err != nil {
+			break
+		}
+		// discrete, or the minimum of a step-wise range: both start
+		// the union with a fraction.
+		f := (*C.struct_v4l2_fract)(unsafe.Pointer(&fi.anon0[0]))
+		if f.numerator > 0 {
+			best = max(best, float64(f.denominator)/float64(f.numerator))
+		}
+		if fi._type != C.V4L2_FRMIVAL_TYPE_DISCRETE {
+			break
+		}
+	}
+	return best
+}

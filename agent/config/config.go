@@ -120,8 +120,10 @@ type Camera struct {
 	Width  int    `toml:"width"`
 	Height int    `toml:"height"`
 	FPS    int    `toml:"fps"`
-	// Formats is the preference list of pixel formats for V4L2, and the
-	// single format of the synthetic source (I420 or YUYV).
+	// Formats is, for V4L2, the pixel formats that may be chosen (a
+	// filter, not an order: capture.Choose takes the one that costs the
+	// node least and that an output can show, see capture.Choose), and
+	// the single format of the synthetic source (I420 or YUYV).
 	Formats []string `toml:"formats"`
 }
 

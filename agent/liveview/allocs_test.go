@@ -11,7 +11,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/camnode/camnode/capture"
+	"github.com/camnode/camnode/agent/pipeline"
 )
 
 // countWriter is a viewer's write stream that only counts: it stands in for
@@ -49,9 +49,9 @@ func (f fakeBinding) RTCPReader() interceptor.RTCPReader                     { r
 // sharedTrackPath sets s up as if nv viewers were connected: the shared
 // TrackLocalStaticRTP bound to nv counting write streams, nv connected
 // sessions (for the per-session frame counters). It returns the writers
-// and a function that runs one H.264 access unit through encodeOne, the
-// encoder goroutine's whole per-frame path (epoch checks, read lock,
-// packetizer, shared track fan-out, counters).
+// and a function that runs one H.264 access unit through WriteAU, the
+// live view's whole per-frame path (read lock, packetizer, shared track
+// fan-out, counters).
 func sharedTrackPath(t testing.TB, nv int) (*Server, []*countWriter, func()) {
 	t.Helper()
 	s, _ := newServer(t, newKeys(t), nil)
@@ -72,24 +72,24 @@ func sharedTrackPath(t testing.TB, nv int) (*Server, []*countWriter, func()) {
 		s.sessions[sess.id] = sess
 	}
 	s.mu.Unlock()
-	t.Cleanup(func() { // the fake sessions have no peer connection to close
+	s.keyWait.Store(false) // the test's access units are P frames
+	t.Cleanup(func() {     // the fake sessions have no peer connection to close
 		s.mu.Lock()
 		clear(s.sessions)
 		s.mu.Unlock()
 	})
-	au := annexB(nalOf(1, 6500)) // a 1.5 Mbit/s @ 30 fps P frame: 6 packets
-	sl := &slot{buf: au, format: capture.Format{Width: 640, Height: 480, Pixel: capture.H264}, epoch: s.epochA.Load()}
+	au := &pipeline.AU{Data: annexB(nalOf(1, 6500))} // a 1.5 Mbit/s @ 30 fps P frame: 6 packets
 	t0 := time.Now()
 	i := 0
 	return s, ws, func() {
 		i++
-		sl.t = t0.Add(time.Duration(i) * time.Second / 30)
-		s.encodeOne(sl)
+		au.Time = t0.Add(time.Duration(i) * time.Second / 30)
+		s.WriteAU(au)
 	}
 }
 
 // TestSharedTrackWriteAllocs: per frame, the live view's own send path
-// (encodeOne with H.264 passthrough: packetizer, epoch checks, the shared
+// (WriteAU with an H.264 access unit: packetizer, the shared
 // TrackLocalStaticRTP's fan-out to every bound sender) allocates nothing,
 // for 1 and 8 viewers. What pion allocates per packet below the track
 // (interceptors, SRTP, socket) is measured by BenchmarkSendAllocs.

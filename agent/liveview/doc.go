@@ -5,16 +5,16 @@
 //
 // # Shape
 //
-// A Server is an agent.FrameSink. WriteFrame, called by the capture
-// goroutine with the privacy gate held open, copies the frame into one of
-// two pooled buffers (newest wins; it never waits for the encoder) and
-// wakes the single encoder goroutine. That goroutine encodes raw frames
-// once with x264 (cgo, linux; ultrafast, zerolatency, baseline, one thread)
-// or passes H.264 through, packetizes the access unit once (RFC 6184, no
-// allocation) and writes it to one shared TrackLocalStaticRTP to which every
-// viewer's sender is bound: N viewers cost N SRTP encryptions, not N
-// encodes. Nothing is encoded while nobody watches. Keyframes are forced
-// when a viewer connects, on PLI/FIR and after every Cut.
+// A Server is an output of the frame pipeline (agent/pipeline), which
+// decodes, converts, masks and encodes once; the pipeline is the agent's
+// frame sink. WriteAU, called by the pipeline goroutine, packetizes each
+// access unit once (RFC 6184, no allocation) and writes it to one shared
+// TrackLocalStaticRTP to which every viewer's sender is bound: N viewers
+// cost N SRTP encryptions, not N encodes. Nothing is encoded while nobody
+// watches (Wanted). Keyframes are asked of the pipeline when a viewer's
+// sender binds the track (and nothing is sent until that IDR, so a joining
+// viewer's first picture is a keyframe), on PLI/FIR, and every epoch after
+// a Cut starts with one.
 //
 // # Authorisation
 //
@@ -63,10 +63,11 @@
 //
 // # Privacy
 //
-// Cut, called by the agent with the gate held closed, bumps the epoch (so
-// no frame captured before it is written), drops the pending frame, and
-// closes every peer connection, which stops the senders and discards their
-// NACK retransmission rings, before it returns. The NACK responder is our
+// The pipeline's Cut, called by the agent with the gate held closed, moves
+// the pipeline to a new epoch (so no access unit built from a frame
+// captured before it is written) and then calls Cut here, which drops the
+// shared track and closes every peer connection, which stops the senders
+// and discards their NACK retransmission rings, before it returns. The NACK responder is our
 // own (nack.go, no allocation per packet): even while viewing it re-sends
 // only packets at most a second old, each at most three times. Sessions
 // never resume: viewers need a new token. While the node is private or not streaming,

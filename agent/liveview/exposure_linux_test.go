@@ -113,7 +113,7 @@ func TestExposure(t *testing.T) {
 	defer cancel()
 	var gate sync.RWMutex
 	feedFrames(ctx, t, s, 320, 240, 30, &gate)
-	waitCond(t, 5*time.Second, "frames", func() bool { return s.live.Load() })
+	waitCond(t, 5*time.Second, "frames", func() bool { return s.pipe.Live() })
 
 	// The viewers' side: each on its own loopback port (two viewers behind
 	// one ip:port would be one peer to the node's mux, too), known here.

@@ -27,7 +27,7 @@ type httpRig struct {
 func newHTTPRig(t testing.TB) *httpRig {
 	k := newKeys(t)
 	s, _ := newServer(t, k, nil, func(c *Config) { c.FailBurst = 1 << 30 })
-	s.live.Store(true)
+	markLive(s)
 	return &httpRig{s: s, h: s.Handler(), k: k, offer: newReceiver(t, false).offer(t)}
 }
 
@@ -76,8 +76,8 @@ func TestHTTPCases(t *testing.T) {
 				t.Errorf("state: %s", w.Body.String())
 			}
 			if w.Code == http.StatusCreated {
-				g.s.Cut()
-				g.s.live.Store(true)
+				g.s.pipe.Cut()
+				markLive(g.s)
 			}
 			if v := g.s.Viewers(); v != 0 {
 				t.Fatalf("%d viewers left", v)
@@ -108,8 +108,8 @@ func FuzzHTTP(f *testing.F) {
 			if !valid || !strings.Contains(auth, "{tok}") || method != http.MethodPost {
 				t.Fatalf("%q %q auth %q: 201 without a valid token", method, path, auth)
 			}
-			g.s.Cut()
-			g.s.live.Store(true)
+			g.s.pipe.Cut()
+			markLive(g.s)
 		case w.Code == http.StatusOK:
 			if method != http.MethodGet && method != http.MethodHead {
 				t.Fatalf("%q %q: %d", method, path, w.Code)

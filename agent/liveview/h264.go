@@ -2,81 +2,23 @@
 
 package liveview
 
-import "github.com/pion/rtp"
+import (
+	"github.com/pion/rtp"
 
-// nextNAL returns the first NAL unit of the Annex-B stream b (without its
-// start code and without trailing zero bytes) and the rest of the stream,
-// starting at the next start code. nal is nil when b holds no further NAL
-// unit. Bytes before the first start code are skipped.
-func nextNAL(b []byte) (nal, rest []byte) {
-	start := startCode(b, 0)
-	if start < 0 {
-		return nil, nil
-	}
-	for {
-		i := start
-		// skip the start code itself
-		for i < len(b) && b[i] == 0 {
-			i++
-		}
-		if i >= len(b) { // start code at the very end: nothing follows
-			return nil, nil
-		}
-		i++ // the 0x01
-		end := startCode(b, i)
-		if end < 0 {
-			end = len(b)
-		}
-		nal = b[i:end]
-		for len(nal) > 0 && nal[len(nal)-1] == 0 {
-			nal = nal[:len(nal)-1]
-		}
-		if len(nal) == 0 { // empty NAL (two start codes in a row)
-			if end == len(b) {
-				return nil, nil
-			}
-			start = end
-			continue
-		}
-		return nal, b[end:]
-	}
-}
+	"github.com/camnode/camnode/agent/pipeline"
+)
 
-// startCode returns the index of the first zero byte of the first
-// 00 00 01 start code at or after from, or -1.
-func startCode(b []byte, from int) int {
-	for i := from; i+2 < len(b); i++ {
-		if b[i+2] > 1 { // fast skip: cannot be inside a start code
-			i += 2
-			continue
-		}
-		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
-			return i
-		}
-	}
-	return -1
-}
+// nextNAL is pipeline.NextNAL (one NAL parser for the node).
+func nextNAL(b []byte) (nal, rest []byte) { return pipeline.NextNAL(b) }
 
 // NAL unit types used here.
 const (
-	nalIDR  = 5
-	nalSPS  = 7
-	nalPPS  = 8
-	nalAUD  = 9
+	nalSPS  = pipeline.NALSPS
+	nalAUD  = pipeline.NALAUD
 	nalFUA  = 28
 	fuStart = 0x80
 	fuEnd   = 0x40
 )
-
-// isKeyAU reports whether the access unit holds an IDR slice.
-func isKeyAU(au []byte) bool {
-	for nal, rest := nextNAL(au); nal != nil; nal, rest = nextNAL(rest) {
-		if nal[0]&0x1f == nalIDR {
-			return true
-		}
-	}
-	return false
-}
 
 // rtpWriter is where packets go (a shared *webrtc.TrackLocalStaticRTP).
 type rtpWriter interface {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/liveview/token"
+	"github.com/camnode/camnode/agent/pipeline"
 	"github.com/camnode/camnode/capture"
 )
 
@@ -97,6 +98,14 @@ func newServer(t testing.TB, k keys, clock clockwork.Clock, mod ...func(*Config)
 	for _, m := range mod {
 		m(&cfg)
 	}
+	if cfg.Pipeline == nil {
+		p, err := pipeline.New(pipeline.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		cfg.Pipeline = p
+	}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +116,7 @@ func newServer(t testing.TB, k keys, clock clockwork.Clock, mod ...func(*Config)
 	return s, n
 }
 
-// frameSource feeds synthetic stamped frames to a sink at real time.
+// feedFrames feeds synthetic stamped frames to s's pipeline at real time.
 func feedFrames(ctx context.Context, t testing.TB, s *Server, w, h, fps int, gate *sync.RWMutex) {
 	cam, err := capture.NewSynthetic(capture.SyntheticConfig{Width: w, Height: h, Pixel: capture.I420, FPS: fps})
 	if err != nil {
@@ -127,7 +136,7 @@ func (g gatedSink) Started(capture.Format) {}
 func (g gatedSink) Frame(f *capture.Frame) {
 	g.gate.RLock()
 	defer g.gate.RUnlock()
-	g.s.WriteFrame(f)
+	g.s.pipe.WriteFrame(f)
 }
 
 // receiver is a pion viewer that records every RTP packet it gets.
@@ -253,4 +262,11 @@ func signClaims(t testing.TB, method jwt.SigningMethod, key any, c jwt.MapClaims
 		t.Fatal(err)
 	}
 	return s
+}
+
+// markLive tells s's pipeline that frames are flowing (as the first frame
+// after the gate opened does), so that offers are admitted.
+func markLive(s *Server) {
+	f := capture.Format{Width: 16, Height: 16, Pixel: capture.I420}
+	s.pipe.WriteFrame(&capture.Frame{Data: make([]byte, f.FrameSize()), Format: f, Time: time.Now()})
 }

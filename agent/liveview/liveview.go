@@ -22,14 +22,12 @@ import (
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/liveview/token"
-	"github.com/camnode/camnode/capture"
+	"github.com/camnode/camnode/agent/pipeline"
 )
 
 // Defaults and limits.
 const (
-	DefaultMaxViewers  = 4
-	DefaultBitrateKbps = 1500
-	DefaultFPS         = 30
+	DefaultMaxViewers = 4
 	// MaxOfferSize bounds the SDP offer body (413 above it).
 	MaxOfferSize = 32 << 10
 	// DefaultMTU is the largest RTP payload sent.
@@ -66,8 +64,10 @@ type Config struct {
 	// AllowedRoles are the roles that may view (e.g. staff, security).
 	AllowedRoles []string
 	MaxViewers   int // default DefaultMaxViewers
-	BitrateKbps  int // software encoder target, default DefaultBitrateKbps
-	FPS          int // at most this many frames per second are sent, default DefaultFPS
+	// Pipeline is the frame pipeline whose encoded stream the live view
+	// sends (required): New attaches the server as one of its outputs,
+	// Close detaches it. Frame rate and bitrate are the pipeline's.
+	Pipeline *pipeline.Pipeline
 	// UDPPort is the one UDP port for all media (ICE UDP mux); 0 picks one
 	// (tests).
 	UDPPort int
@@ -97,12 +97,6 @@ func (c *Config) defaults() error {
 	if c.MaxViewers == 0 {
 		c.MaxViewers = DefaultMaxViewers
 	}
-	if c.BitrateKbps == 0 {
-		c.BitrateKbps = DefaultBitrateKbps
-	}
-	if c.FPS == 0 {
-		c.FPS = DefaultFPS
-	}
 	if c.FailRate == 0 {
 		c.FailRate = 0.2
 	}
@@ -124,12 +118,6 @@ func (c *Config) defaults() error {
 	var errs []error
 	if c.MaxViewers < 1 || c.MaxViewers > 64 {
 		errs = append(errs, fmt.Errorf("MaxViewers %d: want 1..64", c.MaxViewers))
-	}
-	if c.BitrateKbps < 100 || c.BitrateKbps > 20000 {
-		errs = append(errs, fmt.Errorf("BitrateKbps %d: want 100..20000", c.BitrateKbps))
-	}
-	if c.FPS < 1 || c.FPS > 60 {
-		errs = append(errs, fmt.Errorf("FPS %d: want 1..60", c.FPS))
 	}
 	if c.UDPPort < 0 || c.UDPPort > 65535 {
 		errs = append(errs, fmt.Errorf("UDPPort %d: want 0..65535", c.UDPPort))
@@ -159,8 +147,9 @@ func (s *Server) viewersChanged() {
 	}
 }
 
-// Server is the live view: an agent.FrameSink that encodes once and sends
-// to every authorised viewer, and the WHEP endpoint viewers connect to.
+// Server is the live view: a pipeline.Output that packetizes the pipeline's
+// encoded stream once and sends it to every authorised viewer, and the
+// WHEP endpoint viewers connect to.
 type Server struct {
 	cfg    Config
 	log    *slog.Logger
@@ -172,68 +161,40 @@ type Server struct {
 	mux    ice.UDPMux
 
 	node atomic.Pointer[nodeRef]
+	pipe *pipeline.Pipeline
 
-	// mu guards the session set, the epoch and the shared track. The
-	// encoder writes packets holding the read lock; Cut takes the write
-	// lock to bump the epoch, so no packet of an old epoch is written after
-	// Cut has taken it.
+	// mu guards the session set, the epoch and the shared track. WriteAU
+	// writes packets holding the read lock; Cut takes the write lock to
+	// bump the epoch and drop the track. (The pipeline's own epoch already
+	// keeps every access unit built before a cut away from WriteAU.)
 	mu       sync.RWMutex
 	epoch    uint64
 	closed   bool
 	sessions map[string]*session
 	opening  int // sessions being negotiated (count against MaxViewers)
-	track    *webrtc.TrackLocalStaticRTP
+	track    *joinTrack
 
-	live       atomic.Bool   // frames are flowing: set by WriteFrame, cleared by Cut under mu
-	epochA     atomic.Uint64 // mirror of epoch for the capture goroutine
-	viewers    atomic.Int32  // len(sessions) + opening
-	wantKey    atomic.Bool
-	minGap     time.Duration
-	lastIn     time.Time // capture goroutine only
-	dropped    atomic.Uint64
+	viewers    atomic.Int32   // len(sessions) + opening
 	audits     sync.WaitGroup // audit writes in flight; Add only under mu while !auditsDone
 	auditsDone bool           // guarded by mu: Close is waiting for audits
 	frameOut   atomic.Uint64  // access units sent
+	keyWait    atomic.Bool    // a viewer joined: send nothing before the next IDR
 
-	// newest-wins hand-off from the capture goroutine to the encoder.
-	pmu     sync.Mutex
-	pending *slot
-	spare   []*slot
-	wake    chan struct{}
-	quit    chan struct{}
-	encDone chan struct{}
-
-	// encoder goroutine state
-	enc      encoder
-	encFmt   capture.Format
-	encEpoch uint64
-	au       []byte
-	pk       *packetizer
-	t0       time.Time
-	encErr   string
+	// pipeline goroutine state (WriteAU)
+	pk *packetizer
+	t0 time.Time
 }
 
 type nodeRef struct{ Node }
-
-// slot is one pooled frame buffer.
-type slot struct {
-	buf    []byte
-	format capture.Format // as encoded: YUYV is converted to I420
-	t      time.Time
-	epoch  uint64
-}
-
-// encoder encodes raw pictures into H.264 access units.
-type encoder interface {
-	Encode(dst, pic []byte, key bool) ([]byte, error)
-	Close()
-}
 
 // New builds a live view. It binds the UDP port; the HTTPS side is served
 // by Handler (see Serve). Call Close when done.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
+	}
+	if cfg.Pipeline == nil {
+		return nil, errors.New("liveview: no Pipeline to take the stream from")
 	}
 	v, err := token.NewVerifier(cfg.HubKey, cfg.NodeID, cfg.AllowedRoles, cfg.Clock.Now)
 	if err != nil {
@@ -252,11 +213,7 @@ func New(cfg Config) (*Server, error) {
 		lim:      newLimiter(cfg.FailRate, cfg.FailBurst, cfg.Clock.Now),
 		glim:     newLimiter(throttledVerifyRate, throttledVerifyBurst, cfg.Clock.Now),
 		sessions: map[string]*session{},
-		minGap:   time.Second / time.Duration(cfg.FPS) * 8 / 10,
-		spare:    []*slot{{}, {}},
-		wake:     make(chan struct{}, 1),
-		quit:     make(chan struct{}),
-		encDone:  make(chan struct{}),
+		pipe:     cfg.Pipeline,
 	}
 	var seq [2]byte
 	_, _ = rand.Read(seq[:])
@@ -264,7 +221,7 @@ func New(cfg Config) (*Server, error) {
 	if s.api, s.mux, err = newAPI(cfg); err != nil {
 		return nil, err
 	}
-	go s.encodeLoop()
+	s.pipe.Add(s)
 	return s, nil
 }
 
@@ -360,70 +317,52 @@ func (s *Server) UDPAddrs() []string {
 	return out
 }
 
-// WriteFrame implements agent.FrameSink. It never blocks on the encoder:
-// the frame is copied (or converted) into a pooled buffer that replaces
-// any frame the encoder has not yet taken (newest wins).
-func (s *Server) WriteFrame(f *capture.Frame) {
-	if !s.live.Load() {
-		s.live.Store(true)
-	}
-	if s.viewers.Load() == 0 {
+// Wanted implements pipeline.Output: the stream is wanted while a viewer
+// is connected or connecting.
+func (s *Server) Wanted() bool { return s.viewers.Load() > 0 }
+
+// WriteAU implements pipeline.Output: it packetizes the access unit once
+// (RFC 6184, no allocation) onto the shared track every viewer's sender
+// is bound to.
+func (s *Server) WriteAU(au *pipeline.AU) {
+	if len(au.Data) == 0 {
 		return
 	}
-	if !s.lastIn.IsZero() && f.Time.Sub(s.lastIn) < s.minGap && f.Time.After(s.lastIn) {
+	if s.t0.IsZero() {
+		s.t0 = au.Time
+	}
+	ts := uint32(au.Time.Sub(s.t0).Microseconds() * 9 / 100) // 90 kHz
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.track == nil {
 		return
 	}
-	if f.Format.Pixel == capture.MJPEG {
-		return // no decoder: MJPEG cameras are not viewable
-	}
-	need := len(f.Data)
-	if f.Format.Pixel != capture.H264 {
-		need = f.Format.FrameSize()
-		if need == 0 || len(f.Data) < need {
+	if s.keyWait.Load() {
+		if !au.Key {
+			s.pipe.RequestKeyframe() // again, should the asked-for one be lost
 			return
 		}
+		s.keyWait.Store(false)
 	}
-	s.lastIn = f.Time
-	s.pmu.Lock()
-	sl := s.pending
-	s.pending = nil
-	if sl == nil && len(s.spare) > 0 {
-		sl = s.spare[len(s.spare)-1]
-		s.spare = s.spare[:len(s.spare)-1]
-	} else if sl != nil {
-		s.dropped.Add(1)
+	if _, err := s.pk.packetize(au.Data, ts, s.track); err != nil {
+		s.log.Debug("live view: write", "err", err)
 	}
-	s.pmu.Unlock()
-	if sl == nil {
-		s.dropped.Add(1)
-		return
-	}
-	sl.format, sl.t, sl.epoch = f.Format, f.Time, s.epochA.Load()
-	switch f.Format.Pixel {
-	case capture.YUYV:
-		sl.buf = yuyvToI420(sl.buf[:0], f.Data[:need], f.Format.Width, f.Format.Height)
-		sl.format.Pixel = capture.I420
-	default:
-		sl.buf = append(sl.buf[:0], f.Data[:need]...)
-	}
-	s.pmu.Lock()
-	s.pending = sl
-	s.pmu.Unlock()
-	select {
-	case s.wake <- struct{}{}:
-	default:
+	s.frameOut.Add(1)
+	for _, sess := range s.sessions {
+		if sess.connected.Load() {
+			sess.frames.Add(1)
+		}
 	}
 }
 
-// Cut implements agent.FrameSink: with the gate held closed it stops the
-// shared track, drops the pending frame and closes every peer connection
-// (which discards the senders' retransmission buffers) before returning.
-// Sessions are not resumed: viewers must connect again with a new token.
+// Cut implements pipeline.Output: called by the pipeline's Cut with the
+// gate held closed, it stops the shared track and closes every peer
+// connection (which discards the senders' retransmission buffers) before
+// returning. Sessions are not resumed: viewers must connect again with a
+// new token.
 func (s *Server) Cut() {
 	s.mu.Lock()
 	s.epoch++
-	s.epochA.Store(s.epoch)
-	s.live.Store(false)
 	old := s.sessions
 	s.sessions = map[string]*session{}
 	s.track = nil
@@ -432,13 +371,6 @@ func (s *Server) Cut() {
 	if len(old) > 0 {
 		s.viewersChanged()
 	}
-
-	s.pmu.Lock()
-	if s.pending != nil {
-		s.spare = append(s.spare, s.pending)
-		s.pending = nil
-	}
-	s.pmu.Unlock()
 
 	var wg sync.WaitGroup
 	for _, sess := range old {
@@ -450,7 +382,8 @@ func (s *Server) Cut() {
 	}
 }
 
-// Close ends every session and stops the encoder and the UDP port.
+// Close detaches the live view from the pipeline, ends every session and
+// closes the UDP port.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -459,9 +392,8 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.pipe.Remove(s)
 	s.Cut()
-	close(s.quit)
-	<-s.encDone
 	s.mu.Lock()
 	s.auditsDone = true
 	s.mu.Unlock()

@@ -51,7 +51,7 @@ func whepPost(t testing.TB, baseURL, tok, offer string) (int, string) {
 // viewer's closes, and a new offer gets 503.
 func TestAgentPrivacyStopsRetransmission(t *testing.T) {
 	n := startNode(t)
-	waitCond(t, 5*time.Second, "frames reaching the live view", func() bool { return n.lv.live.Load() })
+	waitCond(t, 5*time.Second, "frames reaching the live view", func() bool { return n.lv.pipe.Live() })
 
 	r, tap := newTapReceiver(t) // no receiver interceptors: only our NACKs are sent
 	code, ans := whepPost(t, n.url, n.keys.mint(t, time.Now(), 5*time.Minute), r.offer(t))

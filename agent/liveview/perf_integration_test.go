@@ -16,6 +16,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/camnode/camnode/agent/pipeline"
 	"github.com/camnode/camnode/capture"
 )
 
@@ -102,7 +103,7 @@ func BenchmarkFanout(b *testing.B) {
 func perfOurs(t testing.TB, nv int, frames []*capture.Frame) (time.Duration, float64, float64) {
 	k := newKeys(t)
 	s, _ := newServer(t, k, nil)
-	s.live.Store(true)
+	s.pipe.WriteFrame(frames[0]) // frames are flowing: viewers are admitted
 	var rs []*receiver
 	for range nv {
 		r := newReceiver(t, false)
@@ -120,13 +121,24 @@ func perfOurs(t testing.TB, nv int, frames []*capture.Frame) (time.Duration, flo
 			}
 		}()
 	}
-	sl := &slot{}
+	// The pipeline's per-frame work, synchronously: encode, then WriteAU.
+	enc, err := pipeline.NewEncoder(frames[0].Format, 30, pipeline.DefaultBitrateKbps, 60, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(enc.Close)
+	au := &pipeline.AU{}
+	var buf []byte
+	first := true
 	run := func(n int) {
 		for i := range n {
 			f := frames[i%len(frames)]
-			sl.buf = append(sl.buf[:0], f.Data...)
-			sl.format, sl.t, sl.epoch = f.Format, time.Now(), s.epochA.Load()
-			s.encodeOne(sl)
+			if buf, err = enc.Encode(buf[:0], f.Data, first); err != nil {
+				t.Fatal(err)
+			}
+			first = false
+			au.Data, au.Time = buf, time.Now()
+			s.WriteAU(au)
 		}
 	}
 	run(30) // warm up
@@ -153,7 +165,7 @@ func perfNaive(t testing.TB, nv int, frames []*capture.Frame) (time.Duration, fl
 	se.SetInterfaceFilter(func(n string) bool { return n == "lo" })
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)) // default interceptors
 	type viewer struct {
-		enc   encoder
+		enc   pipeline.Encoder
 		track *webrtc.TrackLocalStaticSample
 	}
 	var vs []viewer
@@ -181,7 +193,7 @@ func perfNaive(t testing.TB, nv int, frames []*capture.Frame) (time.Duration, fl
 			for range r.pkts {
 			}
 		}()
-		enc, err := newSoftwareEncoder(frames[0].Format, 30, DefaultBitrateKbps)
+		enc, err := pipeline.NewEncoder(frames[0].Format, 30, pipeline.DefaultBitrateKbps, 60, false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/camnode/camnode/capture"
+	"github.com/camnode/camnode/agent/pipeline"
 )
 
 // The receiver process: BenchmarkSendAllocs re-runs the test binary with
@@ -72,7 +72,7 @@ func TestReceiverProcess(t *testing.T) {
 }
 
 // BenchmarkSendAllocs: allocations per RTP packet on the node side only:
-// the live view (encodeOne with H.264 passthrough) plus the per-sender
+// the live view (WriteAU with an H.264 access unit) plus the per-sender
 // path (our NACK responder, pion's sender-report interceptor, SRTP, UDP
 // write), with 1, 4 and 8 pion viewers running in a separate process. The
 // figures are whole-process mallocs in the timed region, so they include
@@ -92,7 +92,7 @@ func BenchmarkSendAllocs(b *testing.B) {
 func sendAllocs(b *testing.B, nv int) {
 	k := newKeys(b)
 	s, _ := newServer(b, k, nil)
-	s.live.Store(true)
+	markLive(s)
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestReceiverProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", receiverEnv, nv))
@@ -161,14 +161,13 @@ func sendAllocs(b *testing.B, nv int) {
 	})
 
 	au := annexB(nalOf(1, 6500)) // 6 packets, as in BenchmarkSharedTrackWrite
-	sl := &slot{format: capture.Format{Width: 640, Height: 480, Pixel: capture.H264}}
+	pau := &pipeline.AU{Data: au}
 	t0 := time.Now()
 	i := 0
 	frame := func() {
 		i++
-		sl.buf = append(sl.buf[:0], au...)
-		sl.t, sl.epoch = t0.Add(time.Duration(i)*time.Second/30), s.epochA.Load()
-		s.encodeOne(sl)
+		pau.Time = t0.Add(time.Duration(i) * time.Second / 30)
+		s.WriteAU(pau)
 		if i%8 == 0 {
 			time.Sleep(time.Millisecond) // do not flood the receivers' socket buffers
 		}

@@ -78,12 +78,12 @@ func (s *Server) admitLocked() error {
 	switch {
 	case st.Privacy:
 		return fail(http.StatusServiceUnavailable, "privacy is on")
-	case !st.Recording || !s.live.Load():
+	case !st.Recording || !s.pipe.Live():
 		return fail(http.StatusServiceUnavailable, "camera is not streaming (capture %s)", st.Capture)
 	case len(s.sessions)+s.opening >= s.cfg.MaxViewers:
 		return fail(http.StatusServiceUnavailable, "maximum of %d viewers reached", s.cfg.MaxViewers)
-	case s.encErr != "":
-		return fail(http.StatusServiceUnavailable, "%s", s.encErr)
+	case s.pipe.Err() != "":
+		return fail(http.StatusServiceUnavailable, "%s", s.pipe.Err())
 	}
 	return nil
 }
@@ -174,7 +174,7 @@ func (s *Server) open(ctx context.Context, offer string, c *token.Claims, remote
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
 			sess.connected.Store(true)
-			s.wantKey.Store(true)
+			s.pipe.RequestKeyframe()
 		case webrtc.PeerConnectionStateFailed:
 			// ICE consent lost for iceDisconnected+iceFailed: the viewer
 			// vanished without DELETE. Free its slot.
@@ -250,7 +250,7 @@ func (s *Server) open(ctx context.Context, offer string, c *token.Claims, remote
 		s.end(sess.id, "connection failed (viewer gone)") // failed before it was registered
 	}
 	go s.readRTCP(sender)
-	s.wantKey.Store(true)
+	s.pipe.RequestKeyframe()
 	s.log.Info("live view session opened", "session", sess.id, "viewer", c.Subject, "role", c.Role,
 		"purpose", c.Purpose, "remote", remote)
 	return sess, pc.LocalDescription().SDP, nil
@@ -262,7 +262,7 @@ func (s *Server) admitAfterOpen() error {
 	if s.closed {
 		return fail(http.StatusServiceUnavailable, "live view is shutting down")
 	}
-	if !s.live.Load() {
+	if !s.pipe.Live() {
 		return fail(http.StatusServiceUnavailable, "privacy is on")
 	}
 	return nil
@@ -288,7 +288,7 @@ func checkAnswer(answer string) error {
 }
 
 // trackFor returns the shared track of epoch, creating it on first use.
-func (s *Server) trackFor(epoch uint64) (*webrtc.TrackLocalStaticRTP, error) {
+func (s *Server) trackFor(epoch uint64) (*joinTrack, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.epoch != epoch {
@@ -300,9 +300,30 @@ func (s *Server) trackFor(epoch uint64) (*webrtc.TrackLocalStaticRTP, error) {
 		if err != nil {
 			return nil, fail(http.StatusInternalServerError, "track: %v", err)
 		}
-		s.track = t
+		s.track = &joinTrack{TrackLocalStaticRTP: t, s: s}
 	}
 	return s.track, nil
+}
+
+// joinTrack is the shared track; it asks for a keyframe whenever a
+// viewer's sender binds it. pion reports a peer connection connected
+// before it starts its senders, so a keyframe asked for then can be
+// written before the new viewer is bound and never reach it.
+type joinTrack struct {
+	*webrtc.TrackLocalStaticRTP
+	s *Server
+}
+
+// Bind implements webrtc.TrackLocal.
+func (t *joinTrack) Bind(c webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	p, err := t.TrackLocalStaticRTP.Bind(c)
+	if err == nil {
+		// Until the next IDR, nothing is sent: the viewer's first
+		// picture is a keyframe, not a P frame encoded meanwhile.
+		t.s.keyWait.Store(true)
+		t.s.pipe.RequestKeyframe()
+	}
+	return p, err
 }
 
 // readRTCP drains the sender's RTCP (which also feeds the NACK responder
@@ -314,7 +335,7 @@ func (s *Server) readRTCP(sender *webrtc.RTPSender) {
 			return
 		}
 		if keyRequested(pkts) {
-			s.wantKey.Store(true)
+			s.pipe.RequestKeyframe()
 		}
 	}
 }

@@ -61,7 +61,7 @@ type checkDeps struct {
 	openGPIO func(gpio.Config, *slog.Logger) (led agent.LED, shutter agent.Shutter, halt func() error, err error)
 	// probe opens the camera, lists its formats and negotiates, without
 	// streaming. It is only called when the zone allows capture.
-	probe func(config.Camera, *slog.Logger) (capture.ProbeInfo, error)
+	probe func(c config.Camera, needRaw bool, log *slog.Logger) (capture.ProbeInfo, error)
 }
 
 // cmdCheck is the installer's self-test on a node:
@@ -140,7 +140,7 @@ func reportChecks(results []checkResult, asJSON bool, w io.Writer) error {
 func runChecks(ctx context.Context, cfg config.Config, noGPIO bool, timeout time.Duration, d checkDeps, log *slog.Logger) []checkResult {
 	idRes, zoneRes, id, idErr := checkIdentity(cfg.Node, d.readFile)
 	out := []checkResult{idRes, zoneRes, checkAudio(d.root),
-		checkCamera(cfg.Camera, zoneRes.Status == checkPass, d.stat, d.probe, log)}
+		checkCamera(cfg.Camera, len(id.Masks) > 0, zoneRes.Status == checkPass, d.stat, d.probe, log)}
 	if noGPIO {
 		out = append(out, checkResult{"gpio", checkWarn, "skipped (-no-gpio)"})
 	} else {
@@ -192,8 +192,8 @@ func checkAudio(root fs.FS) checkResult {
 // opens as a capture device, what it offers and what the agent would
 // stream. On a node whose zone does not allow capture it does not touch the
 // device at all (invariant 3 holds for the self-test too).
-func checkCamera(c config.Camera, zoneOK bool, stat func(string) (fs.FileInfo, error),
-	probe func(config.Camera, *slog.Logger) (capture.ProbeInfo, error), log *slog.Logger) checkResult {
+func checkCamera(c config.Camera, needRaw, zoneOK bool, stat func(string) (fs.FileInfo, error),
+	probe func(c config.Camera, needRaw bool, log *slog.Logger) (capture.ProbeInfo, error), log *slog.Logger) checkResult {
 	if c.Source != "v4l2" {
 		return checkResult{"camera", checkWarn, fmt.Sprintf("camera.source is %q, not a real camera", c.Source)}
 	}
@@ -207,7 +207,7 @@ func checkCamera(c config.Camera, zoneOK bool, stat func(string) (fs.FileInfo, e
 	case st.Mode()&fs.ModeCharDevice == 0:
 		return checkResult{"camera", checkFail, fmt.Sprintf("%s is not a character device (mode %v)", c.Device, st.Mode())}
 	}
-	info, err := probe(c, log)
+	info, err := probe(c, needRaw, log)
 	if err != nil {
 		if len(info.Offered) > 0 {
 			return checkResult{"camera", checkFail, fmt.Sprintf("%s: %v (it offers %s)", c.Device, err, strings.Join(info.Offered, " "))}
@@ -219,8 +219,8 @@ func checkCamera(c config.Camera, zoneOK bool, stat func(string) (fs.FileInfo, e
 
 // probeCamera opens the configured V4L2 camera through the agent's own
 // capture code and closes it again.
-func probeCamera(c config.Camera, log *slog.Logger) (capture.ProbeInfo, error) {
-	src, err := newCamera(c, log)
+func probeCamera(c config.Camera, needRaw bool, log *slog.Logger) (capture.ProbeInfo, error) {
+	src, err := newCamera(c, needRaw, log)
 	if err != nil {
 		return capture.ProbeInfo{}, err
 	}

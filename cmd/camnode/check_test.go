@@ -146,8 +146,8 @@ func TestCheckCamera(t *testing.T) {
 		c := cam
 		c.Source = tc.src
 		probes := 0
-		probe := func(config.Camera, *slog.Logger) (capture.ProbeInfo, error) { probes++; return tc.probe, tc.probeErr }
-		r := checkCamera(c, tc.zoneOK, func(string) (fs.FileInfo, error) { return tc.info, tc.err }, probe, slog.New(slog.DiscardHandler))
+		probe := func(config.Camera, bool, *slog.Logger) (capture.ProbeInfo, error) { probes++; return tc.probe, tc.probeErr }
+		r := checkCamera(c, false, tc.zoneOK, func(string) (fs.FileInfo, error) { return tc.info, tc.err }, probe, slog.New(slog.DiscardHandler))
 		if r.Status != tc.want || !strings.Contains(r.Detail, tc.detail) || probes != tc.probes {
 			t.Errorf("%s: %+v (probed %d times), want %s with %q, probed %d times", tc.name, r, probes, tc.want, tc.detail, tc.probes)
 		}
@@ -292,7 +292,7 @@ func TestRunChecksClinicalNode(t *testing.T) {
 		stat:     func(string) (fs.FileInfo, error) { return fakeInfo{fs.ModeDevice | fs.ModeCharDevice}, nil },
 		now:      func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) },
 		ntp:      func(context.Context) (bool, bool, error) { return true, true, nil },
-		probe: func(config.Camera, *slog.Logger) (capture.ProbeInfo, error) {
+		probe: func(config.Camera, bool, *slog.Logger) (capture.ProbeInfo, error) {
 			t.Error("the camera was probed on a consulting-room node")
 			return capture.ProbeInfo{}, nil
 		},

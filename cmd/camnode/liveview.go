@@ -14,12 +14,18 @@ import (
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/config"
 	"github.com/camnode/camnode/agent/liveview"
+	"github.com/camnode/camnode/agent/pipeline"
+	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/firmware"
 )
 
 // liveView is the node's live view, or nothing (nil) when it is not
 // configured. Its methods are nil-safe so runNode stays linear.
 type liveView struct {
+	// pipe is the frame pipeline (decode, convert, masks, encode once)
+	// the live view is an output of; it is the agent's frame sink. The
+	// recorder stream will be a second output of the same pipeline.
+	pipe *pipeline.Pipeline
 	srv  *liveview.Server
 	ln   net.Listener
 	cert tls.Certificate
@@ -49,21 +55,27 @@ func newLiveView(c config.LiveView, id firmware.Identity, allowed bool, stateDir
 		return nil, fmt.Errorf("liveview: certificate: %w", err)
 	}
 	lg := log.With("component", "liveview")
+	pipe, err := pipeline.New(pipelineConfig(c, id, log))
+	if err != nil {
+		return nil, fmt.Errorf("liveview: %w", err)
+	}
 	srv, err := liveview.New(liveview.Config{
 		NodeID: id.NodeID, HubKey: hub, AllowedRoles: c.AllowedRoles,
-		MaxViewers: c.MaxViewers, BitrateKbps: c.BitrateKbps, FPS: c.FPS,
+		MaxViewers: c.MaxViewers, Pipeline: pipe,
 		UDPPort: c.UDPPort, Interfaces: c.Interfaces, Logger: lg,
 		UsedTokensPath: filepath.Join(stateDir, liveview.UsedTokensFile),
 	})
 	if err != nil {
+		pipe.Close()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		srv.Close()
+		pipe.Close()
 		return nil, fmt.Errorf("liveview: %w", err)
 	}
-	return &liveView{srv: srv, ln: ln, cert: cert, log: lg}, nil
+	return &liveView{pipe: pipe, srv: srv, ln: ln, cert: cert, log: lg}, nil
 }
 
 // sinks returns the frame sinks to hand to the agent.
@@ -71,7 +83,7 @@ func (l *liveView) sinks() []agent.FrameSink {
 	if l == nil {
 		return nil
 	}
-	return []agent.FrameSink{l.srv}
+	return []agent.FrameSink{l.pipe}
 }
 
 // serve attaches the agent and serves HTTPS until ctx is done.
@@ -103,4 +115,18 @@ func (l *liveView) close() {
 		l.ln.Close()
 	}
 	_ = l.srv.Close()
+	l.pipe.Close()
+}
+
+// pipelineConfig is the frame pipeline's configuration: the live view's
+// encoder settings and the identity's privacy masks, burned into every
+// picture before it is encoded (invariant 7).
+func pipelineConfig(c config.LiveView, id firmware.Identity, log *slog.Logger) pipeline.Config {
+	pc := pipeline.Config{BitrateKbps: c.BitrateKbps, FPS: c.FPS, Logger: log.With("component", "pipeline")}
+	if m := capture.NewMasker(id.Masks); m != nil {
+		// Only a non-nil *Masker: a typed nil in the interface would
+		// count as set and refuse every H.264 camera.
+		pc.Masker = m
+	}
+	return pc
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/config"
+	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/firmware"
 )
 
@@ -50,5 +52,29 @@ func TestMalformedMaskLocksCamera(t *testing.T) {
 	ok, reason := agent.ZoneVerdict(got, err)
 	if err == nil || ok || !strings.Contains(reason, "masks[0]: rect coordinate 1.9 outside [0, 1]") {
 		t.Fatalf("malformed mask: err %v, verdict %v %q; want the camera locked naming the mask", err, ok, reason)
+	}
+}
+
+// TestPipelineGetsTheIdentityMasks: the node's pipeline burns in exactly
+// the identity's masks (a frame through its Masker comes out filled where
+// the mask is), and a node without masks has no Masker at all (not a typed
+// nil, which would refuse H.264 cameras).
+func TestPipelineGetsTheIdentityMasks(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	if pc := pipelineConfig(config.LiveView{}, firmware.Identity{}, log); pc.Masker != nil {
+		t.Fatalf("no masks, Masker %#v", pc.Masker)
+	}
+	id := firmware.Identity{Masks: []firmware.Mask{{Rect: []float64{0, 0, 1, 0.5}}}}
+	pc := pipelineConfig(config.LiveView{}, id, log)
+	if pc.Masker == nil {
+		t.Fatal("masks in the identity, no Masker in the pipeline")
+	}
+	f := capture.Format{Width: 64, Height: 48, Pixel: capture.I420}
+	frame := &capture.Frame{Format: f, Data: bytes.Repeat([]byte{200}, f.FrameSize())}
+	if err := pc.Masker.Apply(frame); err != nil {
+		t.Fatal(err)
+	}
+	if frame.Data[0] != capture.MaskFillY || frame.Data[64*24-1] != capture.MaskFillY || frame.Data[64*24] != 200 {
+		t.Fatalf("top half not masked or bottom half touched: %d %d %d", frame.Data[0], frame.Data[64*24-1], frame.Data[64*24])
 	}
 }

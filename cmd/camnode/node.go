@@ -20,6 +20,7 @@ import (
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/config"
 	"github.com/camnode/camnode/agent/mqtt"
+	"github.com/camnode/camnode/agent/pipeline"
 	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/firmware"
 	"github.com/camnode/camnode/gpio"
@@ -102,7 +103,7 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	// forbidden zone there is no code path that could open the device.
 	var cam capture.Source
 	if allowed {
-		if cam, err = newCamera(cfg.Camera, log); err != nil {
+		if cam, err = newCamera(cfg.Camera, len(id.Masks) > 0, log); err != nil {
 			return err
 		}
 	}
@@ -254,7 +255,9 @@ func loadIdentity(n config.Node) (firmware.Identity, error) {
 	return firmware.VerifyIdentity(data, pub)
 }
 
-func newCamera(c config.Camera, log *slog.Logger) (capture.Source, error) {
+// newCamera builds the configured source. needRaw (privacy masks are set)
+// rules out H.264 passthrough: a compressed picture cannot be masked.
+func newCamera(c config.Camera, needRaw bool, log *slog.Logger) (capture.Source, error) {
 	formats := make([]capture.PixelFormat, len(c.Formats))
 	for i, f := range c.Formats {
 		formats[i] = capture.PixelFormat(f)
@@ -264,7 +267,10 @@ func newCamera(c config.Camera, log *slog.Logger) (capture.Source, error) {
 		return capture.NewSynthetic(capture.SyntheticConfig{Width: c.Width, Height: c.Height, Pixel: formats[0], FPS: c.FPS})
 	case "v4l2":
 		return capture.NewV4L2(capture.V4L2Config{Device: c.Device, Width: c.Width, Height: c.Height, FPS: c.FPS,
-			Formats: formats, Logger: log.With("component", "capture")})
+			Formats: formats, Can: &capture.Capabilities{
+				// What the node's pipeline can show.
+				Encode: pipeline.HaveEncoder, DecodeMJPEG: capture.HaveJPEGDecoder, NeedRaw: needRaw,
+			}, Logger: log.With("component", "capture")})
 	}
 	return nil, fmt.Errorf("camera.source %q", c.Source)
 }

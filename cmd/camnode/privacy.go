@@ -75,7 +75,8 @@ func printStatus(w io.Writer, st agent.Status) {
 	if st.Recording {
 		rec = "yes, " + st.Format
 	}
-	fmt.Fprintf(w, "camera    %s (frames out: %d, recording: %s)\n", st.Capture, st.Frames, rec)
+	fmt.Fprintf(w, "camera    %s (frames out: %d, dropped by the camera: %d, skipped as corrupt: %d, recording: %s)\n",
+		st.Capture, st.Frames, st.CameraDropped, st.CorruptFrames, rec)
 	fmt.Fprintf(w, "audio     %s\n", st.Audio)
 	if st.Masks > 0 {
 		fmt.Fprintf(w, "masks     %d privacy mask(s) burned into every frame (signed identity)\n", st.Masks)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package liveview
+package pipeline
 
 import (
 	"bytes"
@@ -13,8 +13,8 @@ import (
 )
 
 // BenchmarkMJPEGToH264 measures the node's MJPEG path per frame: capture's
-// TurboJPEG decoder into a reused I420 frame, then the live view's x264
-// encoder (the settings the live view uses: ultrafast, zerolatency,
+// TurboJPEG decoder into a reused I420 frame, then the pipeline's x264
+// encoder (the settings the pipeline uses: ultrafast, zerolatency,
 // baseline, one thread, DefaultBitrateKbps at 30 fps). One op is one frame;
 // cpu-ns/frame is the process's user+system CPU time (getrusage) over the
 // loop divided by the frames, to compare with ffmpeg's equivalent pipeline
@@ -29,7 +29,7 @@ func BenchmarkMJPEGToH264(b *testing.B) {
 	if dir == "" {
 		b.Skip("CAMNODE_MJPEG_BENCH_DIR not set (scripts/bench-mjpeg sets it)")
 	}
-	if !capture.HaveJPEGDecoder || !HaveSoftwareEncoder {
+	if !capture.HaveJPEGDecoder || !HaveEncoder {
 		b.Skip("needs the cgo build with libturbojpeg and libx264")
 	}
 	for _, size := range []string{"640x480", "1280x720"} {
@@ -51,7 +51,7 @@ func BenchmarkMJPEGToH264(b *testing.B) {
 			if err := d.Decode(frames[0], &pic); err != nil {
 				b.Fatal(err)
 			}
-			enc, err := newSoftwareEncoder(capture.Format{Width: pic.Format.Width, Height: pic.Format.Height, Pixel: capture.I420}, 30, DefaultBitrateKbps)
+			enc, err := NewEncoder(capture.Format{Width: pic.Format.Width, Height: pic.Format.Height, Pixel: capture.I420}, 30, DefaultBitrateKbps, 60, true)
 			if err != nil {
 				b.Fatal(err)
 			}

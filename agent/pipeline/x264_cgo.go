@@ -2,7 +2,7 @@
 
 //go:build linux && cgo
 
-package liveview
+package pipeline
 
 /*
 #cgo pkg-config: x264
@@ -11,7 +11,7 @@ package liveview
 #include <string.h>
 #include <x264.h>
 
-static x264_t *cn_open(int w, int h, int csp, int fps, int kbps, int keyint) {
+static x264_t *cn_open(int w, int h, int csp, int fps, int kbps, int keyint, int fullrange) {
 	x264_param_t p;
 	if (x264_param_default_preset(&p, "ultrafast", "zerolatency") < 0) return NULL;
 	p.i_threads = 1;
@@ -25,6 +25,9 @@ static x264_t *cn_open(int w, int h, int csp, int fps, int kbps, int keyint) {
 	p.i_timebase_num = 1;
 	p.i_timebase_den = fps;
 	p.i_keyint_max = keyint;
+	// Decoded JPEG (JFIF) is full range; without the VUI flag a decoder
+	// assumes limited range and shows crushed blacks and whites.
+	p.vui.b_fullrange = fullrange;
 	p.b_repeat_headers = 1;
 	p.b_annexb = 1;
 	p.i_log_level = X264_LOG_NONE;
@@ -79,12 +82,20 @@ type x264Encoder struct {
 	w, h int
 	csp  C.int
 	pts  int64
+	// out receives the pointer to x264's output: a field, not a local,
+	// because a Go pointer passed to C makes its target escape, which
+	// was one allocation per frame.
+	out *C.uint8_t
 }
 
-// HaveSoftwareEncoder reports whether this build can encode raw frames.
-const HaveSoftwareEncoder = true
+// HaveEncoder reports whether this build can encode raw frames.
+const HaveEncoder = true
 
-func newSoftwareEncoder(f capture.Format, fps, kbps int) (encoder, error) {
+// NewEncoder opens libx264 for pictures of format f (I420 or NV12; YUYV is
+// accepted and means I420, as the pipeline converts it first) at fps frames
+// per second and kbps, with an IDR at least every keyint frames; fullRange
+// sets the VUI full-range flag (decoded JPEG).
+func NewEncoder(f capture.Format, fps, kbps, keyint int, fullRange bool) (Encoder, error) {
 	var csp C.int
 	switch f.Pixel {
 	case capture.I420, capture.YUYV: // YUYV is converted to I420 first
@@ -92,14 +103,21 @@ func newSoftwareEncoder(f capture.Format, fps, kbps int) (encoder, error) {
 	case capture.NV12:
 		csp = C.X264_CSP_NV12
 	default:
-		return nil, fmt.Errorf("liveview: x264: cannot encode %s frames", f.Pixel)
+		return nil, fmt.Errorf("pipeline: x264: cannot encode %s frames", f.Pixel)
 	}
 	if f.Width%2 != 0 || f.Height%2 != 0 || f.Width < 16 || f.Height < 16 {
-		return nil, fmt.Errorf("liveview: x264: %dx%d: want even dimensions of at least 16", f.Width, f.Height)
+		return nil, fmt.Errorf("pipeline: x264: %dx%d: want even dimensions of at least 16", f.Width, f.Height)
 	}
-	e := C.cn_open(C.int(f.Width), C.int(f.Height), csp, C.int(fps), C.int(kbps), C.int(10*fps))
+	if keyint < 1 {
+		keyint = 1
+	}
+	fr := C.int(0)
+	if fullRange {
+		fr = 1
+	}
+	e := C.cn_open(C.int(f.Width), C.int(f.Height), csp, C.int(fps), C.int(kbps), C.int(keyint), fr)
 	if e == nil {
-		return nil, errors.New("liveview: x264: encoder_open failed")
+		return nil, errors.New("pipeline: x264: encoder_open failed")
 	}
 	return &x264Encoder{e: e, w: f.Width, h: f.Height, csp: csp}, nil
 }
@@ -110,7 +128,7 @@ func (x *x264Encoder) Encode(dst, pic []byte, key bool) ([]byte, error) {
 	ys := x.w * x.h
 	cs := ((x.w + 1) / 2) * ((x.h + 1) / 2)
 	if len(pic) < ys+2*cs {
-		return dst, errors.New("liveview: x264: short picture")
+		return dst, errors.New("pipeline: x264: short picture")
 	}
 	p0 := (*C.uint8_t)(unsafe.Pointer(&pic[0]))
 	p1 := (*C.uint8_t)(unsafe.Pointer(&pic[ys]))
@@ -119,16 +137,16 @@ func (x *x264Encoder) Encode(dst, pic []byte, key bool) ([]byte, error) {
 	if key {
 		fk = 1
 	}
-	var out *C.uint8_t
-	n := C.cn_encode(x.e, x.csp, C.int(x.w), C.int(x.h), p0, p1, p2, fk, C.int64_t(x.pts), &out)
+	x.out = nil
+	n := C.cn_encode(x.e, x.csp, C.int(x.w), C.int(x.h), p0, p1, p2, fk, C.int64_t(x.pts), &x.out)
 	x.pts++
 	if n < 0 {
-		return dst, errors.New("liveview: x264: encode failed")
+		return dst, errors.New("pipeline: x264: encode failed")
 	}
-	if n == 0 || out == nil {
+	if n == 0 || x.out == nil {
 		return dst, nil
 	}
-	return append(dst, unsafe.Slice((*byte)(unsafe.Pointer(out)), int(n))...), nil
+	return append(dst, unsafe.Slice((*byte)(unsafe.Pointer(x.out)), int(n))...), nil
 }
 
 // Close frees the encoder.
