@@ -146,7 +146,10 @@ func TestCheckCamera(t *testing.T) {
 		c := cam
 		c.Source = tc.src
 		probes := 0
-		probe := func(config.Camera, bool, *slog.Logger) (capture.ProbeInfo, error) { probes++; return tc.probe, tc.probeErr }
+		probe := func(config.Camera, bool, *slog.Logger) (capture.ProbeInfo, error) {
+			probes++
+			return tc.probe, tc.probeErr
+		}
 		r := checkCamera(c, false, tc.zoneOK, func(string) (fs.FileInfo, error) { return tc.info, tc.err }, probe, slog.New(slog.DiscardHandler))
 		if r.Status != tc.want || !strings.Contains(r.Detail, tc.detail) || probes != tc.probes {
 			t.Errorf("%s: %+v (probed %d times), want %s with %q, probed %d times", tc.name, r, probes, tc.want, tc.detail, tc.probes)
