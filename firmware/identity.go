@@ -66,6 +66,10 @@ type Identity struct {
 	HubKey string `json:"hub_key,omitempty"`
 	// Brokers are the MQTT broker URLs of the hub. Optional.
 	Brokers []string `json:"brokers,omitempty"`
+	// AuditKey is the node's Ed25519 audit public key (base64) that
+	// verifies its signed audit checkpoints (docs/audit.md). Optional:
+	// without it the node runs with an unsigned trail and a fault.
+	AuditKey string `json:"audit_key,omitempty"`
 	// Installer names who provisioned the node.
 	Installer string    `json:"installer"`
 	IssuedAt  time.Time `json:"issued_at"`
@@ -94,6 +98,11 @@ func (id Identity) Validate() error {
 	if id.HubKey != "" {
 		if _, err := DecodePublicKey(id.HubKey); err != nil {
 			errs = append(errs, fmt.Errorf("hub_key: %w", err))
+		}
+	}
+	if id.AuditKey != "" {
+		if _, err := DecodePublicKey(id.AuditKey); err != nil {
+			errs = append(errs, fmt.Errorf("audit_key: %w", err))
 		}
 	}
 	if id.IssuedAt.IsZero() {
