@@ -19,7 +19,18 @@ import (
 // cmdAudit prints a node's audit records as they arrive on its audit topic.
 // With -session NAME the broker keeps (QoS 1) the records published while
 // camctl is away and delivers them on the next run with the same name.
+//
+// camctl audit verify and camctl audit export work offline on files
+// (auditverify.go, auditexport.go).
 func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "verify":
+			return cmdAuditVerify(args[1:], stdout, stderr)
+		case "export":
+			return cmdAuditExport(args[1:], stdout, stderr, time.Now)
+		}
+	}
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var bf brokerFlags
