@@ -6,6 +6,9 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -278,4 +281,19 @@ func fmtWhen(t time.Time) string {
 		return "(open)"
 	}
 	return t.Format(time.RFC3339)
+}
+
+// newAuditKey makes a node's audit key pair at provisioning: the public
+// half (base64) for the signed identity, the private half as PEM for
+// audit.key on the boot partition (docs/audit.md, "The audit key").
+func newAuditKey() (pubB64 string, privPEM []byte) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader) // never fails
+	if err != nil {
+		panic(err)
+	}
+	privPEM, err = firmware.MarshalPrivateKey(priv)
+	if err != nil {
+		panic(err) // an Ed25519 key always marshals
+	}
+	return base64.StdEncoding.EncodeToString(pub), privPEM
 }

@@ -33,7 +33,8 @@ const provisionUsage = `usage: camctl provision -image FILE.img -key installer.k
         [-initial-privacy on|off] [-hub-key hub.pub] [-broker URL ...] [-config camnode.toml]
         [-ca ca.pem -cert node.pem -node-key node.key] [-installer NAME] [-force]
 
-Writes identity.json (signed), installer-keys.pub, camnode.toml and the TLS
+Writes identity.json (signed, naming the node's new audit key), audit.key
+(the node's audit private key: docs/audit.md), installer-keys.pub, camnode.toml and the TLS
 files into camnode/ on the first FAT partition (the boot partition) of a
 Raspberry Pi OS image, without mounting it (mtools). Everything is checked
 before the image is touched.`
@@ -171,10 +172,12 @@ func provision(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		if who == "" {
 			who = "installer key " + firmware.KeyID(pub)
 		}
+		auditKey, auditPEM := newAuditKey()
 		id := firmware.Identity{
 			NodeID: *node, Site: *site, Room: *room, ZoneClass: *zone,
 			InitialPrivacy: *privacy, HubKey: hub, Brokers: brokers,
 			Installer: who, IssuedAt: env.now().UTC().Truncate(time.Second),
+			AuditKey: auditKey,
 		}
 		if err := id.Validate(); err != nil {
 			for _, e := range strings.Split(err.Error(), "\n") {
@@ -188,7 +191,8 @@ func provision(ctx context.Context, args []string, stdout, stderr io.Writer, env
 			allowed, reason = agent.ZoneVerdict(id, nil)
 			files = append(files,
 				outFile{"identity.json", signed},
-				outFile{"installer-keys.pub", []byte(firmware.FormatKey(pub, "installer "+oneLine(who)))})
+				outFile{"installer-keys.pub", []byte(firmware.FormatKey(pub, "installer "+oneLine(who)))},
+				outFile{"audit.key", auditPEM})
 		}
 	}
 	files = append(files, outFile{"camnode.toml", cfgData})
