@@ -752,10 +752,16 @@ func (l *Link) drainOutbox(ctx context.Context) {
 	}
 }
 
+// auditPayload is what is published for rec: the same bytes as its line in
+// the node's audit chain (encoding/json is deterministic and a record
+// round-trips through the outbox unchanged; TestAuditPayloadIsTheChainLine),
+// so that the hub can check the chain's hashes on its copy.
+func auditPayload(rec agent.AuditRecord) ([]byte, error) { return json.Marshal(rec) }
+
 func (l *Link) publishBatch(batch []agent.AuditRecord) bool {
 	tokens := make([]paho.Token, len(batch))
 	for i, rec := range batch {
-		b, err := json.Marshal(rec)
+		b, err := auditPayload(rec)
 		if err != nil {
 			l.log.Error("mqtt: audit record", "err", err)
 			return false
