@@ -471,3 +471,46 @@ func TestAuditCheckpointTick(t *testing.T) {
 		t.Fatal("checkpoint with no record to cover")
 	}
 }
+
+// TestAuditChainFailedWrite: a record that cannot be written is an error,
+// takes no seq and is not forwarded; the next record continues the chain.
+func TestAuditChainFailedWrite(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	var fwd forwardLog
+	a, err := OpenAuditChain(path, ChainOptions{Node: "n", Forward: &fwd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Append(AuditRecord{ID: "1", Node: "n", Kind: "boot"}); err != nil {
+		t.Fatal(err)
+	}
+	good := a.f
+	ro, err := os.Open(path) // writes to it fail (EBADF), like a full or dead disk
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.f = ro
+	if err := a.Append(AuditRecord{ID: "2", Node: "n", Kind: "privacy"}); err == nil {
+		t.Fatal("a failed write returned nil")
+	}
+	a.f = good
+	ro.Close()
+	if err := a.Append(AuditRecord{ID: "3", Node: "n", Kind: "privacy"}); err != nil {
+		t.Fatal(err)
+	}
+	if h := a.Head(); h.Seq != 2 {
+		t.Fatalf("head seq %d after one failed write, want 2 (no seq taken)", h.Seq)
+	}
+	if got := strings.Join(fwd.ids, ","); got != "1,3" {
+		t.Fatalf("forwarded %s, want 1,3", got)
+	}
+	data, _ := os.ReadFile(path)
+	if _, err := VerifyAudit(bytes.NewReader(data), VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type forwardLog struct{ ids []string }
+
+func (f *forwardLog) Append(r AuditRecord) error { f.ids = append(f.ids, r.ID); return nil }
