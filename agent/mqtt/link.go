@@ -564,6 +564,11 @@ func (l *Link) ackWorker(ctx context.Context) {
 					l.log.Error("mqtt: audit outbox", "err", err)
 				}
 			}
+			if a.Head != nil {
+				if err := l.cfg.Outbox.Witness(*a.Head); err != nil {
+					l.log.Error("mqtt: audit witness", "err", err)
+				}
+			}
 		}
 	}
 }
