@@ -248,3 +248,41 @@ func short(h string) string {
 	}
 	return h
 }
+
+// ChainWitness follows a node's chain record by record, as the hub
+// receives it, for the head it acknowledges (docs/audit.md, "Hub witness").
+// Head nil: nothing witnessed yet; the first record seen starts the
+// witnessed chain (trust on first use: give the hub the head of an earlier
+// run to avoid that).
+type ChainWitness struct {
+	Head *ChainHead
+}
+
+// Observe checks one published record. It returns nil and advances Head
+// when the record continues the chain, nil for a record already witnessed
+// (a resend) with the same bytes, and an error naming the problem otherwise
+// (Head stays where it was).
+func (w *ChainWitness) Observe(line []byte) error {
+	var rec AuditRecord
+	if err := firmware.DecodeJSON(line, &rec); err != nil {
+		return fmt.Errorf("not an audit record: %w", err)
+	}
+	if rec.Seq == 0 {
+		return errors.New("record without seq: not chained")
+	}
+	hash := LineHash(line)
+	h := w.Head
+	switch {
+	case h == nil || (rec.Seq == h.Seq+1 && rec.Prev == h.Hash):
+		w.Head = &ChainHead{Seq: rec.Seq, Hash: hash}
+		return nil
+	case rec.Seq == h.Seq && hash == h.Hash, rec.Seq < h.Seq:
+		return nil // a resend of a record before the head: already witnessed
+	case rec.Seq == h.Seq:
+		return fmt.Errorf("seq %d differs from the record witnessed with that seq: the node's chain was rewritten", rec.Seq)
+	case rec.Seq == h.Seq+1:
+		return fmt.Errorf("seq %d does not chain to the witnessed seq %d: the node's chain was rewritten", rec.Seq, h.Seq)
+	default:
+		return fmt.Errorf("sequence gap: seq %d after the witnessed seq %d; the head stays until the missing records arrive", rec.Seq, h.Seq)
+	}
+}
