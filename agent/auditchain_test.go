@@ -514,3 +514,42 @@ func TestAuditChainFailedWrite(t *testing.T) {
 type forwardLog struct{ ids []string }
 
 func (f *forwardLog) Append(r AuditRecord) error { f.ids = append(f.ids, r.ID); return nil }
+
+// TestChainWitness: the hub-side follower advances on the chain, accepts
+// resends, and reports a rewrite or a gap without moving its head.
+func TestChainWitness(t *testing.T) {
+	f := newAuditFixture(t)
+	var w ChainWitness
+	for i, l := range f.lines[:6] {
+		if err := w.Observe(l); err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+	}
+	if err := w.Observe(f.lines[2]); err != nil { // a resend
+		t.Fatalf("resend: %v", err)
+	}
+	head := *w.Head
+	if head.Seq != 6 || head.Hash != LineHash(f.lines[5]) {
+		t.Fatalf("head %+v", head)
+	}
+	rewritten := rechain(t, append(clone(f.lines[:2]), f.lines[3:]...), f.anchor, f.auditKey)
+	for _, tc := range []struct {
+		name, want string
+		line       []byte
+	}{
+		{"rewritten seq 6", "differs from the record witnessed", rewritten[5]},
+		{"rewritten seq 7", "does not chain to the witnessed seq 6", rewritten[6]},
+		{"gap", "sequence gap: seq 8 after the witnessed seq 6", f.lines[7]},
+		{"garbage", "not an audit record", []byte("{")},
+	} {
+		if err := w.Observe(tc.line); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+		if *w.Head != head {
+			t.Fatalf("%s moved the head", tc.name)
+		}
+	}
+	if err := w.Observe(f.lines[6]); err != nil || w.Head.Seq != 7 {
+		t.Fatalf("seq 7 after the errors: %v %+v", err, w.Head)
+	}
+}

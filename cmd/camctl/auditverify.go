@@ -50,7 +50,7 @@ type bundleInfo struct {
 }
 
 const auditVerifyUsage = `usage: camctl audit verify [-identity identity.json] [-installer-keys keys.pub]
-        [-partial] [-witness SEQ:HASH] FILE|DIR|BUNDLE.tar
+        [-partial] [-witness SEQ:HASH | -witness-file FILE] FILE|DIR|BUNDLE.tar
 
 Checks a node's audit trail offline: the installer's signature on the
 identity, every record's link to the one before (seq 1: to the identity),
@@ -68,6 +68,7 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
 	keysPath := fs.String("installer-keys", "", "installer public key file(s) to trust (default: the bundle's; compare its key id with one you trust)")
 	partial := fs.Bool("partial", false, "accept a trail that starts after seq 1 (an exported range)")
 	witness := fs.String("witness", "", "a chain head the hub acknowledged, SEQ:HASH")
+	witnessFile := fs.String("witness-file", "", "the hub's -witness-file of camctl audit (instead of -witness)")
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
 	}
@@ -97,6 +98,19 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
 	}
 	if opts.InstallerKeys, err = firmware.ParseKeys(keyData); err != nil {
 		return exitError{code: 2, msg: "camctl audit verify: " + err.Error()}
+	}
+	if *witnessFile != "" {
+		if *witness != "" {
+			return exitError{code: 2, msg: "camctl audit verify: give -witness or -witness-file, not both"}
+		}
+		h, err := loadWitness(*witnessFile)
+		if err == nil && h == nil {
+			err = os.ErrNotExist
+		}
+		if err != nil {
+			return exitError{code: 2, msg: "camctl audit verify: -witness-file: " + err.Error()}
+		}
+		*witness = fmt.Sprintf("%d:%s", h.Seq, h.Hash)
 	}
 	if *witness != "" {
 		w, err := parseHead(*witness)

@@ -157,4 +157,9 @@ func TestAuditVerifyWitness(t *testing.T) {
 	if msg, err := camctl(t.Context(), "audit", "verify", "-witness", witness, state); exitCode(err) != 1 || !strings.Contains(msg, "the hub witnessed seq 20") {
 		t.Fatalf("truncated: %v\n%s", err, msg)
 	}
+	// The same head from the file camctl audit -witness-file keeps.
+	wf := writeFile(t, t.TempDir(), "witness.json", fmt.Sprintf(`{"seq":20,"hash":%q}`, agent.LineHash(lines[19])))
+	if msg, err := camctl(t.Context(), "audit", "verify", "-witness-file", wf, state); exitCode(err) != 1 || !strings.Contains(msg, "the hub witnessed seq 20") {
+		t.Fatalf("truncated, -witness-file: %v\n%s", err, msg)
+	}
 }
