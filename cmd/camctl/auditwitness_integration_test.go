@@ -34,6 +34,7 @@ func TestCamctlAuditWitness(t *testing.T) {
 		args := append(append([]string{"audit"}, hub...), "-session", "w", "-witness-file", wfile, "-json", "-n", itoa(n), "-timeout", "30s", "lobby-1")
 		return camctl(t.Context(), args...)
 	}
+	waitWatch(t, hub, "lobby-1", "online", "reception", " on ")
 	for _, mode := range []string{"off", "on"} {
 		if out, err := camctl(t.Context(), append(append([]string{"privacy"}, hub...), "-timeout", "15s", "-actor", "hub:test", "lobby-1", mode)...); err != nil {
 			t.Fatalf("privacy %s: %v\n%s", mode, err, out)
