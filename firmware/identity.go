@@ -69,6 +69,10 @@ type Identity struct {
 	// Masks are the privacy masks burned into every frame (see mask.go).
 	// Only the signed identity sets them. Optional.
 	Masks []Mask `json:"masks,omitempty"`
+	// AuditKey is the node's Ed25519 audit public key (base64) that
+	// verifies its signed audit checkpoints (docs/audit.md). Optional:
+	// without it the node runs with an unsigned trail and a fault.
+	AuditKey string `json:"audit_key,omitempty"`
 	// Installer names who provisioned the node.
 	Installer string    `json:"installer"`
 	IssuedAt  time.Time `json:"issued_at"`
@@ -101,6 +105,11 @@ func (id Identity) Validate() error {
 	}
 	if err := validateMasks(id.Masks); err != nil {
 		errs = append(errs, err)
+	}
+	if id.AuditKey != "" {
+		if _, err := DecodePublicKey(id.AuditKey); err != nil {
+			errs = append(errs, fmt.Errorf("audit_key: %w", err))
+		}
 	}
 	if id.IssuedAt.IsZero() {
 		errs = append(errs, errors.New("issued_at: missing"))

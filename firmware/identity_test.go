@@ -97,6 +97,7 @@ func identityCases() []identityCase {
 	full.InitialPrivacy = "off"
 	full.HubKey = base64.StdEncoding.EncodeToString(hubPub)
 	full.Brokers = []string{"mqtts://hub.example:8883", "mqtts://hub2.example:8883"}
+	full.AuditKey = base64.StdEncoding.EncodeToString(hubPub)
 	min := validIdentity()
 	masked := validIdentity()
 	masked.Masks = []Mask{
@@ -196,6 +197,9 @@ func identityCases() []identityCase {
 		{name: "bad node_id too long, signed", errHas: "node_id", file: payloadEdit(func(m map[string]any) { m["node_id"] = strings.Repeat("a", 64) })},
 		{name: "bad hub_key not base64, signed", errHas: "hub_key", file: payloadEdit(func(m map[string]any) { m["hub_key"] = "not a key" })},
 		{name: "bad hub_key short, signed", errHas: "hub_key", file: payloadEdit(func(m map[string]any) { m["hub_key"] = base64.StdEncoding.EncodeToString([]byte("short")) })},
+		{name: "bad audit_key not base64, signed", errHas: "audit_key", file: payloadEdit(func(m map[string]any) { m["audit_key"] = "not a key" })},
+		{name: "bad audit_key short, signed", errHas: "audit_key", file: payloadEdit(func(m map[string]any) { m["audit_key"] = base64.StdEncoding.EncodeToString([]byte("short")) })},
+		{name: "bad audit_key wrong case name, signed", errHas: "Audit_Key", file: payloadEdit(func(m map[string]any) { m["Audit_Key"] = base64.StdEncoding.EncodeToString(hubPub) })},
 		{name: "bad initial_privacy, signed", errHas: "initial_privacy", file: payloadEdit(func(m map[string]any) { m["initial_privacy"] = "maybe" })},
 		// A signed payload that one reader sees as "consulting" and another
 		// as "corridor" must be refused, whatever the order (issue 9, item 8).

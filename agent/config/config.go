@@ -38,6 +38,7 @@ type Config struct {
 	GPIO    GPIO        `toml:"gpio"`
 	Capture CaptureTime `toml:"capture"`
 	Audio   Audio       `toml:"audio"`
+	Audit   Audit       `toml:"audit"`
 	Log     Log         `toml:"log"`
 	MQTT    MQTT        `toml:"mqtt"`
 	// LiveView is the WebRTC live view for authorised viewers.
@@ -150,6 +151,15 @@ type Audio struct {
 	PollInterval Duration `toml:"poll_interval"`
 }
 
+// Audit configures the signed audit chain (docs/audit.md).
+type Audit struct {
+	// CheckpointEvery: a signed checkpoint after this many records.
+	CheckpointEvery int `toml:"checkpoint_every"`
+	// CheckpointInterval: a checkpoint once this long has passed with
+	// records not yet covered by one (and one at every clean stop).
+	CheckpointInterval Duration `toml:"checkpoint_interval"`
+}
+
 // Log configures logging.
 type Log struct {
 	Level  string `toml:"level"`  // debug, info, warn, error
@@ -187,6 +197,7 @@ func Default() Config {
 		Capture: CaptureTime{StopTimeout: Duration(3 * time.Second),
 			RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(30 * time.Second)},
 		Audio: Audio{PollInterval: Duration(time.Second)},
+		Audit: Audit{CheckpointEvery: 100, CheckpointInterval: Duration(10 * time.Minute)},
 		Log:   Log{Level: "info", Format: "text"},
 		MQTT:  MQTT{Keepalive: Duration(10 * time.Second), HADiscovery: true, TopicPrefix: "camnode"},
 		LiveView: LiveView{UDPPort: 8444, MaxViewers: 4, BitrateKbps: 1500, FPS: 30,
@@ -306,6 +317,10 @@ func (c Config) Validate() error {
 		bad("capture.retry_max", "%v is below capture.retry_min %v", time.Duration(c.Capture.RetryMax), time.Duration(c.Capture.RetryMin))
 	}
 	positive("audio.poll_interval", c.Audio.PollInterval, 100*time.Millisecond, 2*time.Second)
+	positive("audit.checkpoint_interval", c.Audit.CheckpointInterval, 10*time.Second, 24*time.Hour)
+	if c.Audit.CheckpointEvery < 1 || c.Audit.CheckpointEvery > 100000 {
+		bad("audit.checkpoint_every", "%d must be between 1 and 100000", c.Audit.CheckpointEvery)
+	}
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -6,8 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-
-	"github.com/go-json-experiment/json/jsontext"
+	"strings"
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/firmware"
@@ -26,10 +25,10 @@ const (
 // until an AuditAck names it (docs/mqtt.md, "Audit delivery").
 type AuditAck struct {
 	IDs []string `json:"ids"`
-	// Head is reserved for the hub-witnessed chain head of a later
-	// version: accepted and ignored today, so that a newer hub's
-	// acknowledgements are not refused by this node.
-	Head jsontext.Value `json:"head,omitzero"`
+	// Head is the chain head the hub has verified its copy up to
+	// (docs/audit.md, "Hub witness"): the node keeps the highest one
+	// (Outbox.Witness) and publishes it in its status.
+	Head *agent.ChainHead `json:"head,omitempty"`
 }
 
 // ParseAuditAck decodes and checks an acknowledgement: one JSON object, 1
@@ -51,8 +50,10 @@ func ParseAuditAck(payload []byte) (AuditAck, error) {
 			return AuditAck{}, fmt.Errorf("audit ack: bad id %q", trunc(id))
 		}
 	}
-	if len(a.Head) > 0 && a.Head.Kind() != '{' {
-		return AuditAck{}, errors.New("audit ack: head must be an object")
+	if a.Head != nil {
+		if err := checkHead(*a.Head); err != nil {
+			return AuditAck{}, fmt.Errorf("audit ack: head: %w", err)
+		}
 	}
 	return a, nil
 }
@@ -70,8 +71,23 @@ func ParseAuditRecord(payload []byte) (agent.AuditRecord, error) {
 	return r, nil
 }
 
+// checkHead checks a chain head: seq >= 1, hash 64 lower-case hex digits.
+func checkHead(h agent.ChainHead) error {
+	if h.Seq == 0 {
+		return errors.New("seq must be at least 1")
+	}
+	if len(h.Hash) != 64 || strings.Trim(h.Hash, "0123456789abcdef") != "" {
+		return fmt.Errorf("hash %q is not 64 lower-case hex digits", trunc(h.Hash))
+	}
+	return nil
+}
+
 // AckPayload builds the acknowledgement of ids.
-func AckPayload(ids ...string) []byte {
-	b, _ := json.Marshal(AuditAck{IDs: ids})
+func AckPayload(ids ...string) []byte { return AckPayloadHead(nil, ids...) }
+
+// AckPayloadHead builds the acknowledgement of ids with the chain head the
+// hub has verified (nil: none).
+func AckPayloadHead(head *agent.ChainHead, ids ...string) []byte {
+	b, _ := json.Marshal(AuditAck{IDs: ids, Head: head})
 	return b
 }

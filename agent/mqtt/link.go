@@ -564,6 +564,11 @@ func (l *Link) ackWorker(ctx context.Context) {
 					l.log.Error("mqtt: audit outbox", "err", err)
 				}
 			}
+			if a.Head != nil {
+				if err := l.cfg.Outbox.Witness(*a.Head); err != nil {
+					l.log.Error("mqtt: audit witness", "err", err)
+				}
+			}
 		}
 	}
 }
@@ -752,10 +757,16 @@ func (l *Link) drainOutbox(ctx context.Context) {
 	}
 }
 
+// auditPayload is what is published for rec: the same bytes as its line in
+// the node's audit chain (encoding/json is deterministic and a record
+// round-trips through the outbox unchanged; TestAuditPayloadIsTheChainLine),
+// so that the hub can check the chain's hashes on its copy.
+func auditPayload(rec agent.AuditRecord) ([]byte, error) { return json.Marshal(rec) }
+
 func (l *Link) publishBatch(batch []agent.AuditRecord) bool {
 	tokens := make([]paho.Token, len(batch))
 	for i, rec := range batch {
-		b, err := json.Marshal(rec)
+		b, err := auditPayload(rec)
 		if err != nil {
 			l.log.Error("mqtt: audit record", "err", err)
 			return false

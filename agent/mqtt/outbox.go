@@ -80,6 +80,9 @@ type Outbox struct {
 	overflow Overflow
 	closed   bool
 	damaged  int // lines skipped when the file was opened
+	// witnessed is the highest chain head the hub acknowledged having
+	// verified (nil: none), persisted in witnessPath.
+	witnessed *agent.ChainHead
 
 	wake    chan struct{} // records were queued (or marked unsent)
 	changed chan struct{} // the number of pending records changed
@@ -106,6 +109,9 @@ type OutboxStats struct {
 	Overflow int `json:"overflow"` // records not yet reported by an outbox_overflow record
 	// Oldest is the time of the oldest pending record.
 	Oldest time.Time `json:"oldest,omitzero"`
+	// Witnessed is the last chain head the hub acknowledged having
+	// verified (docs/audit.md, "Hub witness").
+	Witnessed *agent.ChainHead `json:"witnessed,omitempty"`
 }
 
 type outboxLine struct {
@@ -120,6 +126,7 @@ func OpenOutbox(path string, opts OutboxOptions) (*Outbox, error) {
 	if err := o.replay(); err != nil {
 		return nil, err
 	}
+	o.loadWitness()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if err := o.compactLocked(); err != nil {
@@ -506,10 +513,67 @@ func (o *Outbox) Stats() OutboxStats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	st := OutboxStats{Pending: len(o.pending), Bytes: o.bytes, Overflow: o.overflow.Count}
+	if o.witnessed != nil {
+		w := *o.witnessed
+		st.Witnessed = &w
+	}
 	if len(o.pending) > 0 {
 		st.Oldest = o.pending[0].rec.Time
 	}
 	return st
+}
+
+// witnessPath is where the last witnessed head is kept: next to the outbox.
+func (o *Outbox) witnessPath() string {
+	return filepath.Join(filepath.Dir(o.path), "audit-witness.json")
+}
+
+// loadWitness reads the persisted witnessed head; a missing file is none,
+// a bad one is logged and treated as none (the next ack sets it again).
+func (o *Outbox) loadWitness() {
+	data, err := firmware.ReadFile(o.witnessPath(), firmware.MaxStateFileSize)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	var h agent.ChainHead
+	if err == nil {
+		err = firmware.DecodeJSON(data, &h)
+	}
+	if err == nil {
+		err = checkHead(h)
+	}
+	if err != nil {
+		o.log.Error("audit: witnessed head unreadable; ignored", "path", o.witnessPath(), "err", err)
+		return
+	}
+	o.witnessed = &h
+}
+
+// Witness keeps h, the chain head the hub says it has verified its copy
+// up to, if it is beyond the one kept: persisted before it is shown. A
+// different hash for the seq already witnessed is an error (the hub's copy
+// and this node's disagree) and changes nothing.
+func (o *Outbox) Witness(h agent.ChainHead) error {
+	if err := checkHead(h); err != nil {
+		return fmt.Errorf("audit witness: %w", err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if w := o.witnessed; w != nil {
+		if h.Seq == w.Seq && h.Hash != w.Hash {
+			return fmt.Errorf("audit witness: the hub witnessed seq %d with hash %s, it witnessed %s before", h.Seq, h.Hash, w.Hash)
+		}
+		if h.Seq <= w.Seq {
+			return nil
+		}
+	}
+	b, _ := json.Marshal(h)
+	if err := agent.WriteFileAtomic(o.witnessPath(), b, 0o600); err != nil {
+		return fmt.Errorf("audit witness: %w", err)
+	}
+	o.witnessed = &h
+	poke(o.changed)
+	return nil
 }
 
 // Damaged returns how many lines of the file were damaged when it was

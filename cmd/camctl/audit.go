@@ -3,23 +3,38 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/mqtt"
+	"github.com/camnode/camnode/firmware"
 )
 
 // cmdAudit prints a node's audit records as they arrive on its audit topic.
 // With -session NAME the broker keeps (QoS 1) the records published while
 // camctl is away and delivers them on the next run with the same name.
+//
+// camctl audit verify and camctl audit export work offline on files
+// (auditverify.go, auditexport.go).
 func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "verify":
+			return cmdAuditVerify(args[1:], stdout, stderr)
+		case "export":
+			return cmdAuditExport(args[1:], stdout, stderr, time.Now)
+		}
+	}
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var bf brokerFlags
@@ -29,6 +44,7 @@ func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	session := fs.String("session", "", "persistent session name: records published while away are delivered next time")
 	asJSON := fs.Bool("json", false, "print each record as a JSON line")
 	noAck := fs.Bool("no-ack", false, "do not acknowledge the records (a read-only observer: the node keeps them for the hub)")
+	witnessFile := fs.String("witness-file", "", "keep the verified chain head here across runs (JSON {\"seq\",\"hash\"}); acks carry it")
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
 	}
@@ -41,7 +57,21 @@ func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		ctx, cancel = context.WithTimeout(ctx, *timeout)
 		defer cancel()
 	}
-	recs := make(chan agent.AuditRecord, 256)
+	// Each record is checked against the chain as it arrives; the ack
+	// carries the head verified so far (docs/audit.md, "Hub witness").
+	var witness agent.ChainWitness
+	if *witnessFile != "" {
+		h, err := loadWitness(*witnessFile)
+		if err != nil {
+			return exitError{code: 2, msg: "camctl audit: -witness-file: " + err.Error()}
+		}
+		witness.Head = h
+	}
+	type received struct {
+		rec agent.AuditRecord
+		raw []byte
+	}
+	recs := make(chan received, 256)
 	topics := mqtt.NodeTopics(bf.prefix, node)
 	handler := func(_ paho.Client, m paho.Message) {
 		r, err := mqtt.ParseAuditRecord(m.Payload())
@@ -51,7 +81,7 @@ func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return
 		}
 		select { // a full buffer only delays paho; never past the end
-		case recs <- r:
+		case recs <- received{r, bytes.Clone(m.Payload())}:
 		case <-ctx.Done():
 		}
 	}
@@ -68,7 +98,16 @@ func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		select {
 		case <-ctx.Done():
 			return nil
-		case r := <-recs:
+		case got := <-recs:
+			r := got.rec
+			before := witness.Head
+			if err := witness.Observe(got.raw); err != nil {
+				fmt.Fprintf(stderr, "camctl audit: CHAIN: record %s: %v\n", r.ID, err)
+			} else if *witnessFile != "" && witness.Head != before {
+				if err := saveWitness(*witnessFile, *witness.Head); err != nil {
+					return err
+				}
+			}
 			// A record may come twice (QoS 1, and the node publishes
 			// again what the hub did not acknowledge): print it once,
 			// acknowledge it every time.
@@ -76,14 +115,15 @@ func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 				seen[r.ID] = true
 				n++
 				if *asJSON {
-					b, _ := json.Marshal(r)
-					fmt.Fprintf(stdout, "%s\n", b)
+					// The payload as published: the chain line, so that
+					// the output verifies (camctl audit verify).
+					fmt.Fprintf(stdout, "%s\n", got.raw)
 				} else {
 					fmt.Fprintf(stdout, "%s  %-8s %-8s %-4s %-20s %s  [%s]\n", r.Time.Local().Format(time.DateTime), r.Kind, r.Source, r.Privacy, r.Actor, r.Reason, r.ID)
 				}
 			}
 			if !*noAck {
-				if err := ackAudit(c, topics, r.ID); err != nil {
+				if err := ackAudit(c, topics, witness.Head, r.ID); err != nil {
 					return err
 				}
 			}
@@ -92,10 +132,32 @@ func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	return nil
 }
 
+// loadWitness reads a -witness-file; a missing file is no head yet.
+func loadWitness(path string) (*agent.ChainHead, error) {
+	data, err := firmware.ReadFile(path, firmware.MaxStateFileSize)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var h agent.ChainHead
+	if err := firmware.DecodeJSON(data, &h); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+func saveWitness(path string, h agent.ChainHead) error {
+	b, _ := json.Marshal(h)
+	return agent.WriteFileAtomic(path, append(b, '\n'), 0o600)
+}
+
 // ackAudit tells the node that the record id is stored (printed): it may
-// drop it from its outbox.
-func ackAudit(c paho.Client, topics mqtt.Topics, id string) error {
-	t := c.Publish(topics.AuditAck, 1, false, mqtt.AckPayload(id))
+// drop it from its outbox; head is the chain head verified so far (nil:
+// none yet).
+func ackAudit(c paho.Client, topics mqtt.Topics, head *agent.ChainHead, id string) error {
+	t := c.Publish(topics.AuditAck, 1, false, mqtt.AckPayloadHead(head, id))
 	if !t.WaitTimeout(10 * time.Second) {
 		return fmt.Errorf("acknowledging audit record %s: the broker did not answer", id)
 	}

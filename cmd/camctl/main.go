@@ -38,7 +38,7 @@ var commands = map[string]command{
 	"provision": {"write identity, keys and config into a Raspberry Pi OS image", cmdProvision},
 	"watch":     {"live table of nodes from their MQTT status", cmdWatch},
 	"privacy":   {"switch a node's privacy: camctl privacy NODE on|off", cmdPrivacy},
-	"audit":     {"print a node's audit trail from MQTT", cmdAudit},
+	"audit":     {"print a node's audit trail from MQTT; audit verify|export: check or bundle a trail offline", cmdAudit},
 	"token":     {"mint a live-view token for a node", cmdToken},
 }
 

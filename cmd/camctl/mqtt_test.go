@@ -29,6 +29,14 @@ func startNode(t *testing.T, cc mqtt.ClientConfig, node, zone string) *agent.Age
 // startNodeOutbox is startNode that also returns the node's audit outbox.
 func startNodeOutbox(t *testing.T, cc mqtt.ClientConfig, node, zone string) (*agent.Agent, *mqtt.Outbox) {
 	t.Helper()
+	a, ob, _ := startNodeChain(t, cc, node, zone)
+	return a, ob
+}
+
+// startNodeChain is startNode that also returns the node's audit outbox
+// and its audit chain, which forwards to the outbox as on a real node.
+func startNodeChain(t *testing.T, cc mqtt.ClientConfig, node, zone string) (*agent.Agent, *mqtt.Outbox, *agent.FileAuditor) {
+	t.Helper()
 	dir := t.TempDir()
 	cam, err := capture.NewSynthetic(capture.SyntheticConfig{Width: 64, Height: 48, Pixel: capture.I420, FPS: 10})
 	if err != nil {
@@ -38,11 +46,15 @@ func startNodeOutbox(t *testing.T, cc mqtt.ClientConfig, node, zone string) (*ag
 	if err != nil {
 		t.Fatal(err)
 	}
+	chain, err := agent.OpenAuditChain(filepath.Join(dir, "audit.jsonl"), agent.ChainOptions{Node: node, Forward: ob})
+	if err != nil {
+		t.Fatal(err)
+	}
 	a, err := agent.New(agent.Config{
 		Identity: firmware.Identity{NodeID: node, Site: "Test", Room: "Room 1", ZoneClass: zone,
 			InitialPrivacy: "on", Installer: "test", IssuedAt: time.Now()},
 		StatePath: filepath.Join(dir, "privacy.json"),
-	}, agent.Deps{LED: &gpiotest.LED{}, Shutter: &gpiotest.Shutter{}, Audit: ob, Camera: cam})
+	}, agent.Deps{LED: &gpiotest.LED{}, Shutter: &gpiotest.Shutter{}, Audit: chain, Camera: cam})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +66,8 @@ func startNodeOutbox(t *testing.T, cc mqtt.ClientConfig, node, zone string) (*ag
 	aDone, lDone := make(chan struct{}), make(chan struct{})
 	go func() { a.Run(ctx); close(aDone) }()
 	go func() { l.Run(ctx); close(lDone) }()
-	t.Cleanup(func() { cancel(); <-aDone; <-lDone; ob.Close() })
-	return a, ob
+	t.Cleanup(func() { cancel(); <-aDone; <-lDone; chain.Close(); ob.Close() })
+	return a, ob, chain
 }
 
 func camctl(ctx context.Context, args ...string) (string, error) {

@@ -35,7 +35,8 @@ const provisionUsage = `usage: camctl provision -image FILE.img -key installer.k
         [-ca ca.pem -cert node.pem -node-key node.key] [-installer NAME] [-force]
         [-mask rect:X0,Y0,X1,Y1 | -mask poly:X,Y;X,Y;X,Y ...]
 
-Writes identity.json (signed), installer-keys.pub, camnode.toml and the TLS
+Writes identity.json (signed, naming the node's new audit key), audit.key
+(the node's audit private key: docs/audit.md), installer-keys.pub, camnode.toml and the TLS
 files into camnode/ on the first FAT partition (the boot partition) of a
 Raspberry Pi OS image, without mounting it (mtools). Everything is checked
 before the image is touched.
@@ -189,10 +190,12 @@ func provision(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		if who == "" {
 			who = "installer key " + firmware.KeyID(pub)
 		}
+		auditKey, auditPEM := newAuditKey()
 		id := firmware.Identity{
 			NodeID: *node, Site: *site, Room: *room, ZoneClass: *zone,
 			InitialPrivacy: *privacy, HubKey: hub, Brokers: brokers, Masks: masks,
 			Installer: who, IssuedAt: env.now().UTC().Truncate(time.Second),
+			AuditKey: auditKey,
 		}
 		if len(maskProblems) > 0 {
 			// Already reported, naming -mask.
@@ -211,7 +214,8 @@ func provision(ctx context.Context, args []string, stdout, stderr io.Writer, env
 			allowed, reason = agent.ZoneVerdict(id, nil)
 			files = append(files,
 				outFile{"identity.json", signed},
-				outFile{"installer-keys.pub", []byte(firmware.FormatKey(pub, "installer "+oneLine(who)))})
+				outFile{"installer-keys.pub", []byte(firmware.FormatKey(pub, "installer "+oneLine(who)))},
+				outFile{"audit.key", auditPEM})
 		}
 	}
 	files = append(files, outFile{"camnode.toml", cfgData})

@@ -11,6 +11,7 @@ package main
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
@@ -143,6 +144,11 @@ func TestProvisionRealImage(t *testing.T) {
 	}
 	if _, err := config.Parse(readBack(t, f.image, "camnode.toml")); err != nil {
 		t.Fatalf("camnode.toml from the image: %v", err)
+	}
+	// The node's audit key: its public half is in the signed identity.
+	if ak, err := firmware.ParsePrivateKey(readBack(t, f.image, "audit.key")); err != nil ||
+		base64.StdEncoding.EncodeToString(ak.Public().(ed25519.PublicKey)) != id.AuditKey || id.AuditKey == "" {
+		t.Fatalf("audit.key in the image is not the identity's audit_key %q (%v)", id.AuditKey, err)
 	}
 	for local, name := range map[string]string{ca: "ca.pem", cert: "node.pem", key: "node.key"} {
 		want, _ := os.ReadFile(local)

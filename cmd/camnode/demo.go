@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -203,12 +204,25 @@ func shellQuote(s string) string {
 }
 
 // provisionDemo does what an installer does, in dir: an installer key, the
-// pinned key file and a signed identity.
+// pinned key file, the node's audit key and a signed identity naming it
+// (so that camctl audit export/verify work on the demo's trail).
 func provisionDemo(dir string, id firmware.Identity) (config.Config, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return config.Config{}, err
 	}
+	auditPub, auditPriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return config.Config{}, err
+	}
+	auditPEM, err := firmware.MarshalPrivateKey(auditPriv)
+	if err != nil {
+		return config.Config{}, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, auditKeyFile), auditPEM, 0o600); err != nil {
+		return config.Config{}, err
+	}
+	id.AuditKey = base64.StdEncoding.EncodeToString(auditPub)
 	signed, err := firmware.SignIdentity(id, priv)
 	if err != nil {
 		return config.Config{}, err

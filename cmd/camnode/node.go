@@ -111,14 +111,10 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	if err := os.MkdirAll(cfg.Node.StateDir, 0o700); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	fileAud, err := agent.OpenFileAuditor(filepath.Join(cfg.Node.StateDir, "audit.jsonl"))
-	if err != nil {
-		return err
-	}
-	defer fileAud.Close()
-	// With MQTT, every record goes to the local log first, then to the
-	// durable outbox that is drained to the hub.
-	var aud agent.Auditor = fileAud
+	// With MQTT, every record goes to the local chain first, then to the
+	// durable outbox that is drained to the hub. The outbox is opened
+	// first so that it is closed last: the chain's shutdown checkpoint is
+	// forwarded to it.
 	var outbox *mqtt.Outbox
 	if cfg.MQTT.Enabled() {
 		outbox, err = mqtt.OpenOutbox(filepath.Join(cfg.Node.StateDir, "audit-outbox.jsonl"),
@@ -127,8 +123,31 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 			return err
 		}
 		defer outbox.Close()
-		aud = mqtt.Tee(fileAud, outbox)
 	}
+	chainOpts, unsigned := auditChainOptions(cfg, id, idErr, log.With("component", "audit"))
+	if outbox != nil {
+		chainOpts.Forward = outbox
+	}
+	fileAud, err := agent.OpenAuditChain(filepath.Join(cfg.Node.StateDir, "audit.jsonl"), chainOpts)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := fileAud.Close(); cerr != nil {
+			log.Error("audit: closing the chain", "err", cerr)
+		}
+	}()
+	if unsigned != "" {
+		// The node runs (privacy works without signatures) but says, in
+		// the trail itself, that nothing it writes is signed.
+		log.Error("audit trail is NOT signed", "reason", unsigned)
+		if err := fileAud.Append(agent.AuditRecord{ID: agent.NewAuditID(), Time: time.Now(), Node: id.NodeID,
+			Kind: "fault", Source: agent.SourceAgent, Reason: "audit trail unsigned: " + unsigned}); err != nil {
+			log.Error("audit", "err", err)
+		}
+	}
+	go auditTicker(ctx, fileAud, time.Duration(cfg.Audit.CheckpointInterval), log)
+	var aud agent.Auditor = fileAud
 
 	lv, err := newLiveView(cfg.LiveView, id, allowed, cfg.Node.StateDir, log)
 	if err != nil {
@@ -239,6 +258,22 @@ func clientConfig(m config.MQTT) mqtt.ClientConfig {
 
 // loadIdentity reads and verifies the signed identity. Any error locks the
 // camera (the agent fails closed on it).
+// auditTicker lets the chain write its timed checkpoints until ctx ends.
+func auditTicker(ctx context.Context, a *agent.FileAuditor, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(max(interval/4, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := a.Tick(); err != nil {
+				log.Error("audit checkpoint", "err", err)
+			}
+		}
+	}
+}
+
 func loadIdentity(n config.Node) (firmware.Identity, error) {
 	keys, err := firmware.ReadFile(n.InstallerKeysFile, firmware.MaxKeyFileSize)
 	if err != nil {
