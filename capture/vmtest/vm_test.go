@@ -8,18 +8,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/camnode/camnode/capture/internal/vmguest"
 
 	"github.com/vladimirvivien/go4vl/device"
 	"github.com/vladimirvivien/go4vl/v4l2"
@@ -34,17 +34,6 @@ import (
 )
 
 const dev = "/dev/video0"
-
-func guest(t *testing.T) {
-	t.Helper()
-	if os.Getenv("CAMNODE_VM") != "1" {
-		t.Skip("not in the test VM (scripts/vm-test)")
-	}
-}
-
-func logger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
 
 // videoFDs lists this process's open fds that point at a video node.
 func videoFDs(t *testing.T) []string {
@@ -64,79 +53,18 @@ func fdCount(t *testing.T) int {
 	return len(ents)
 }
 
-// collector is a Sink that checks each frame and cancels after n.
-type collector struct {
-	n      int
-	cancel context.CancelFunc
-	onSeq  func(seq uint64) // optional, per frame
-
-	mu      sync.Mutex
-	format  capture.Format
-	started int
-	seqs    []uint64
-	dropped []uint64
-	sizes   []int
-	times   []time.Time
-}
-
-func (c *collector) Started(f capture.Format) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.format, c.started = f, c.started+1
-}
-
-func (c *collector) Frame(f *capture.Frame) {
-	c.mu.Lock()
-	c.seqs = append(c.seqs, f.Seq)
-	c.dropped = append(c.dropped, f.Dropped)
-	c.sizes = append(c.sizes, len(f.Data))
-	c.times = append(c.times, f.Time)
-	done := len(c.seqs) == c.n
-	c.mu.Unlock()
-	if c.onSeq != nil {
-		c.onSeq(f.Seq)
-	}
-	if done && c.cancel != nil {
-		c.cancel()
-	}
-}
-
-// streamDeadline bounds one Stream call in the guest: generous, because
-// the guest runs under TCG emulation on a loaded machine. It is there to
-// fail instead of hang, never to measure anything.
-const streamDeadline = 60 * time.Second
-
-func stream(t *testing.T, cfg capture.V4L2Config, sink *collector, timeout time.Duration) error {
-	t.Helper()
-	cfg.Logger = logger(t)
-	v, err := capture.NewV4L2(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if sink.cancel == nil {
-		sink.cancel = cancel
-	}
-	err = v.Stream(ctx, sink)
-	if ctx.Err() == context.DeadlineExceeded {
-		t.Errorf("stream timed out after %v", timeout)
-	}
-	return err
-}
-
 func TestCaptureYUYV(t *testing.T) {
-	guest(t)
+	vmguest.Guest(t)
 	fds, gor := fdCount(t), runtime.NumGoroutine()
 	const n = 30
-	c := &collector{n: n}
+	c := &vmguest.Collector{N: n}
 	start := time.Now()
-	err := stream(t, capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 25, Formats: []capture.PixelFormat{capture.YUYV}}, c, streamDeadline)
+	err := vmguest.Stream(t, capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 25, Formats: []capture.PixelFormat{capture.YUYV}}, c, vmguest.StreamDeadline)
 	if err != nil {
 		t.Fatalf("Stream: %v", err)
 	}
-	if c.started != 1 || len(c.seqs) != n {
-		t.Fatalf("started %d, frames %d, want 1, %d", c.started, len(c.seqs), n)
+	if c.Starts != 1 || len(c.Seqs) != n {
+		t.Fatalf("started %d, frames %d, want 1, %d", c.Starts, len(c.Seqs), n)
 	}
 	// Frames may be dropped (a loaded host, TCG emulation, a real camera):
 	// the sequence must never go back, and every gap must be counted in
@@ -146,25 +74,25 @@ func TestCaptureYUYV(t *testing.T) {
 	// the same frame period with the same number (seen in a loaded arm64
 	// TCG guest: "seq 21 after 21"). A repeat is not a drop.
 	var gaps uint64
-	for i := range c.seqs {
-		if c.sizes[i] != 640*480*2 {
-			t.Errorf("frame %d: %d bytes, want %d", i, c.sizes[i], 640*480*2)
+	for i := range c.Seqs {
+		if c.Sizes[i] != 640*480*2 {
+			t.Errorf("frame %d: %d bytes, want %d", i, c.Sizes[i], 640*480*2)
 		}
 		if i > 0 {
-			if c.seqs[i] < c.seqs[i-1] {
-				t.Errorf("frame %d: seq %d after %d: going back", i, c.seqs[i], c.seqs[i-1])
-			} else if c.seqs[i] > c.seqs[i-1] {
-				gaps += c.seqs[i] - c.seqs[i-1] - 1
+			if c.Seqs[i] < c.Seqs[i-1] {
+				t.Errorf("frame %d: seq %d after %d: going back", i, c.Seqs[i], c.Seqs[i-1])
+			} else if c.Seqs[i] > c.Seqs[i-1] {
+				gaps += c.Seqs[i] - c.Seqs[i-1] - 1
 			}
 		}
-		if c.dropped[i] != gaps {
-			t.Errorf("frame %d (seq %d): Dropped %d, want %d (the gaps so far)", i, c.seqs[i], c.dropped[i], gaps)
+		if c.Dropped[i] != gaps {
+			t.Errorf("frame %d (seq %d): Dropped %d, want %d (the gaps so far)", i, c.Seqs[i], c.Dropped[i], gaps)
 		}
-		if i > 0 && !c.times[i].After(c.times[i-1]) {
-			t.Errorf("frame %d: time %v not after %v", i, c.times[i], c.times[i-1])
+		if i > 0 && !c.Times[i].After(c.Times[i-1]) {
+			t.Errorf("frame %d: time %v not after %v", i, c.Times[i], c.Times[i-1])
 		}
-		if d := time.Since(c.times[i]); d < 0 || d > time.Minute {
-			t.Errorf("frame %d: time %v is not recent", i, c.times[i])
+		if d := time.Since(c.Times[i]); d < 0 || d > time.Minute {
+			t.Errorf("frame %d: time %v is not recent", i, c.Times[i])
 		}
 	}
 	if v := videoFDs(t); len(v) != 0 {
@@ -176,27 +104,27 @@ func TestCaptureYUYV(t *testing.T) {
 	if got := runtime.NumGoroutine(); got > gor {
 		t.Errorf("goroutines: %d before, %d after", gor, got)
 	}
-	t.Logf("%d frames %v in %v, seq %d..%d, %d dropped", n, c.format, time.Since(start), c.seqs[0], c.seqs[n-1], c.dropped[n-1])
+	t.Logf("%d frames %v in %v, seq %d..%d, %d dropped", n, c.Format, time.Since(start), c.Seqs[0], c.Seqs[n-1], c.Dropped[n-1])
 }
 
 func TestNegotiateVivid(t *testing.T) {
-	guest(t)
-	c := &collector{n: 3}
+	vmguest.Guest(t)
+	c := &vmguest.Collector{N: 3}
 	cfg := capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 30,
-		Formats: []capture.PixelFormat{capture.H264, capture.MJPEG, capture.YUYV}, Logger: logger(t)}
+		Formats: []capture.PixelFormat{capture.H264, capture.MJPEG, capture.YUYV}, Logger: vmguest.Logger(t)}
 	v, err := capture.NewV4L2(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), streamDeadline)
+	ctx, cancel := context.WithTimeout(context.Background(), vmguest.StreamDeadline)
 	defer cancel()
-	c.cancel = cancel
+	c.Cancel = cancel
 	if err := v.Stream(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	want := capture.Format{Width: 640, Height: 480, Pixel: capture.YUYV, FPSNum: 25, FPSDen: 1}
-	if c.format != want {
-		t.Errorf("negotiated %v, want %v (vivid has no H264/MJPEG; 640x480 is capped at 25 fps)", c.format, want)
+	if c.Format != want {
+		t.Errorf("negotiated %v, want %v (vivid has no H264/MJPEG; 640x480 is capped at 25 fps)", c.Format, want)
 	}
 	// vivid reports V4L2_CAP_AUDIO and has an audio mute control.
 	if got := v.AudioStatus(); got != "audio inputs, muted" {
@@ -210,7 +138,7 @@ func TestNegotiateVivid(t *testing.T) {
 	if m, err := v4l2.GetControlValue(fd, 0x00980909); err != nil || m != 1 {
 		t.Errorf("AUDIO_MUTE = %d, %v; want 1", m, err)
 	}
-	t.Logf("negotiated %v, audio: %s", c.format, v.AudioStatus())
+	t.Logf("negotiated %v, audio: %s", c.Format, v.AudioStatus())
 }
 
 // vivid's "Disconnect" button simulates an unplug while streaming.
@@ -220,9 +148,9 @@ const vividDisconnect = 0xf0f041
 // driver: identity, the format list, the negotiated format read back, the
 // audio mute; and the device closed again and free to stream at once.
 func TestProbeVivid(t *testing.T) {
-	guest(t)
+	vmguest.Guest(t)
 	v, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 30,
-		Formats: []capture.PixelFormat{capture.H264, capture.MJPEG, capture.YUYV}, Logger: logger(t)})
+		Formats: []capture.PixelFormat{capture.H264, capture.MJPEG, capture.YUYV}, Logger: vmguest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,17 +169,17 @@ func TestProbeVivid(t *testing.T) {
 	t.Logf("probe: %s (%d formats)", info, len(info.Offered))
 
 	// Free at once: a stream right after the probe gets frames.
-	c := &collector{n: 3}
-	ctx, cancel := context.WithTimeout(context.Background(), streamDeadline)
+	c := &vmguest.Collector{N: 3}
+	ctx, cancel := context.WithTimeout(context.Background(), vmguest.StreamDeadline)
 	defer cancel()
-	c.cancel = cancel
+	c.Cancel = cancel
 	if err := v.Stream(ctx, c); err != nil {
 		t.Fatalf("stream right after Probe: %v", err)
 	}
 
 	// A device that offers none of the wanted formats: an error naming
 	// what it does offer.
-	v2, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Formats: []capture.PixelFormat{capture.H264}, Logger: logger(t)})
+	v2, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Formats: []capture.PixelFormat{capture.H264}, Logger: vmguest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +189,7 @@ func TestProbeVivid(t *testing.T) {
 }
 
 func TestDisconnect(t *testing.T) {
-	guest(t)
+	vmguest.Guest(t)
 	fds := fdCount(t)
 	var fired atomic.Bool
 	disconnect := func() {
@@ -275,23 +203,23 @@ func TestDisconnect(t *testing.T) {
 			t.Errorf("disconnect: %v", err)
 		}
 	}
-	c := &collector{n: 1 << 30} // only the disconnect ends this stream
+	c := &vmguest.Collector{N: 1 << 30} // only the disconnect ends this stream
 	// Disconnect once a few frames streamed. Not "at seq 5": the loop
 	// delivers the newest ready frame and skips older ones, so under load
 	// (TCG on a busy host) seq 5 may never be delivered; the disconnect
 	// then never fired and the stream ran into its deadline, returning
 	// nil (ctx done). That was the "stream timed out after 20s, Stream
 	// returned nil, want ErrLost" failure on arm64.
-	c.onSeq = func(seq uint64) {
-		if seq >= 5 && fired.CompareAndSwap(false, true) {
+	c.OnFrame = func(_ int, f *capture.Frame) {
+		if f.Seq >= 5 && fired.CompareAndSwap(false, true) {
 			go disconnect()
 		}
 	}
-	err := stream(t, capture.V4L2Config{Device: dev, Width: 640, Height: 480, Formats: []capture.PixelFormat{capture.YUYV}}, c, streamDeadline)
+	err := vmguest.Stream(t, capture.V4L2Config{Device: dev, Width: 640, Height: 480, Formats: []capture.PixelFormat{capture.YUYV}}, c, vmguest.StreamDeadline)
 	if !errors.Is(err, capture.ErrLost) {
 		t.Fatalf("Stream after disconnect = %v, want ErrLost", err)
 	}
-	t.Logf("after %d frames: %v (ENODEV: %v)", len(c.seqs), err, errors.Is(err, syscall.ENODEV))
+	t.Logf("after %d frames: %v (ENODEV: %v)", len(c.Seqs), err, errors.Is(err, syscall.ENODEV))
 	if !errors.Is(err, syscall.ENODEV) {
 		t.Errorf("errno lost: %v", err)
 	}
@@ -299,14 +227,14 @@ func TestDisconnect(t *testing.T) {
 		t.Errorf("fds: %d before, %d after", fds, got)
 	}
 	// The node comes back once every fd is closed; retry as the agent does.
-	deadline := time.After(streamDeadline)
+	deadline := time.After(vmguest.StreamDeadline)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for attempt := 1; ; attempt++ {
-		c2 := &collector{n: 5}
-		err := stream(t, capture.V4L2Config{Device: dev, Width: 640, Height: 480, Formats: []capture.PixelFormat{capture.YUYV}}, c2, streamDeadline)
-		if err == nil && len(c2.seqs) == 5 {
-			t.Logf("streaming again after %d attempt(s), seq starts at %d", attempt, c2.seqs[0])
+		c2 := &vmguest.Collector{N: 5}
+		err := vmguest.Stream(t, capture.V4L2Config{Device: dev, Width: 640, Height: 480, Formats: []capture.PixelFormat{capture.YUYV}}, c2, vmguest.StreamDeadline)
+		if err == nil && len(c2.Seqs) == 5 {
+			t.Logf("streaming again after %d attempt(s), seq starts at %d", attempt, c2.Seqs[0])
 			break
 		}
 		t.Logf("attempt %d: %v", attempt, err)
@@ -346,11 +274,11 @@ func newAgent(t *testing.T, zone string, cam capture.Source) (*agent.Agent, *gpi
 			Installer: "vm-test", IssuedAt: time.Now(), InitialPrivacy: "off"},
 		StatePath: filepath.Join(t.TempDir(), "privacy.json"),
 		Timing:    agent.Timing{RetryMin: 100 * time.Millisecond, RetryMax: time.Second},
-		Logger:    logger(t).With("component", "agent"),
+		Logger:    vmguest.Logger(t).With("component", "agent"),
 	}, agent.Deps{LED: led, Shutter: &gpiotest.Shutter{}, Camera: cam,
 		// An hour's poll: only the inotify watch on the kernel's devtmpfs
 		// can find a sound card within the tests' waits.
-		Audio: capture.AudioGuard{Root: os.DirFS("/"), Interval: time.Hour, DevDir: "/dev", Logger: logger(t)}})
+		Audio: capture.AudioGuard{Root: os.DirFS("/"), Interval: time.Hour, DevDir: "/dev", Logger: vmguest.Logger(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +294,7 @@ func newAgent(t *testing.T, zone string, cam capture.Source) (*agent.Agent, *gpi
 }
 
 func TestAgentAudioGuard(t *testing.T) {
-	guest(t)
+	vmguest.Guest(t)
 	snd := strings.Fields(os.Getenv("CAMNODE_SND_MODULES")) // dependency order, the ALSA test card (snd-dummy, or snd-aloop on arm64) last
 	if len(snd) == 0 {
 		t.Fatal("CAMNODE_SND_MODULES not set")
@@ -375,13 +303,13 @@ func TestAgentAudioGuard(t *testing.T) {
 		t.Fatalf("audio present before the test: %s", v)
 	}
 	cam, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 25,
-		Formats: []capture.PixelFormat{capture.YUYV}, Logger: logger(t)})
+		Formats: []capture.PixelFormat{capture.YUYV}, Logger: vmguest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a, led, stop := newAgent(t, "reception", cam)
 	defer stop()
-	agenttest.WaitStatus(t, a, "streaming", streamDeadline, func(s agent.Status) bool { return s.Capture == "streaming" && s.LED })
+	agenttest.WaitStatus(t, a, "streaming", vmguest.StreamDeadline, func(s agent.Status) bool { return s.Capture == "streaming" && s.LED })
 	if !led.On() || len(videoFDs(t)) == 0 {
 		t.Fatalf("streaming but LED %v, video fds %v", led.On(), videoFDs(t))
 	}
@@ -393,7 +321,7 @@ func TestAgentAudioGuard(t *testing.T) {
 	} else {
 		t.Logf("ScanAudio: %s", v)
 	}
-	st := agenttest.WaitStatus(t, a, "audio fault and capture off", streamDeadline, func(s agent.Status) bool {
+	st := agenttest.WaitStatus(t, a, "audio fault and capture off", vmguest.StreamDeadline, func(s agent.Status) bool {
 		return s.Faults["audio"] != "" && s.Capture == "off" && !s.LED
 	})
 	off := time.Since(loaded)
@@ -408,21 +336,21 @@ func TestAgentAudioGuard(t *testing.T) {
 
 	card := filepath.Base(snd[len(snd)-1])
 	modules(t, "rmmod", strings.TrimSuffix(card, ".ko"))
-	agenttest.WaitStatus(t, a, "streaming again", streamDeadline, func(s agent.Status) bool {
+	agenttest.WaitStatus(t, a, "streaming again", vmguest.StreamDeadline, func(s agent.Status) bool {
 		return s.Faults["audio"] == "" && s.Capture == "streaming" && s.LED
 	})
 }
 
 func TestClinicalZoneNeverOpens(t *testing.T) {
-	guest(t)
-	v, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Logger: logger(t)})
+	vmguest.Guest(t)
+	v, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Logger: vmguest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cam := &countingCam{Source: v}
 	a, led, stop := newAgent(t, "clinical", cam)
 	defer stop()
-	agenttest.WaitStatus(t, a, "zone verdict", streamDeadline, func(s agent.Status) bool { return !s.CaptureAllowed && s.Faults["zone"] != "" })
+	agenttest.WaitStatus(t, a, "zone verdict", vmguest.StreamDeadline, func(s agent.Status) bool { return !s.CaptureAllowed && s.Faults["zone"] != "" })
 	if _, err := a.SetPrivacy(context.Background(), false, agent.SourceLocal, "vm-test"); err == nil {
 		t.Error("privacy off accepted in a clinical zone")
 	}
@@ -496,12 +424,12 @@ func (s *benchSink) Frame(f *capture.Frame) {
 }
 
 func TestZBenchCapture(t *testing.T) {
-	guest(t)
+	vmguest.Guest(t)
 	v, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 25, Formats: []capture.PixelFormat{capture.YUYV}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), streamDeadline)
+	ctx, cancel := context.WithTimeout(context.Background(), vmguest.StreamDeadline)
 	defer cancel()
 	s := &benchSink{cancel: cancel}
 	if err := v.Stream(ctx, s); err != nil || s.n < warm+measured {
@@ -520,7 +448,7 @@ func TestZBenchCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gctx, gcancel := context.WithTimeout(context.Background(), streamDeadline)
+	gctx, gcancel := context.WithTimeout(context.Background(), vmguest.StreamDeadline)
 	defer gcancel()
 	if err := d.Start(gctx); err != nil {
 		d.Close()

@@ -6,7 +6,6 @@ package vmtest
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camnode/camnode/capture/internal/vmguest"
+
 	"github.com/vladimirvivien/go4vl/v4l2"
 	"golang.org/x/sys/unix"
 
@@ -27,17 +28,6 @@ import (
 )
 
 const product = "camnode uvcsim webcam"
-
-func guest(t *testing.T) {
-	t.Helper()
-	if os.Getenv("CAMNODE_VM") != "1" {
-		t.Skip("not in the test VM (scripts/vm-test)")
-	}
-}
-
-func logger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
 
 // The webcam stays plugged across tests; TestUVCUnplugReplug replugs it.
 var (
@@ -163,55 +153,6 @@ func findNode() string {
 	return ""
 }
 
-// collector keeps a copy of each frame and cancels after n.
-type collector struct {
-	n       int
-	cancel  context.CancelFunc
-	onFrame func(i int)
-
-	mu     sync.Mutex
-	format capture.Format
-	seqs   []uint64
-	data   [][]byte
-}
-
-func (c *collector) Started(f capture.Format) {
-	c.mu.Lock()
-	c.format = f
-	c.mu.Unlock()
-}
-
-func (c *collector) Frame(f *capture.Frame) {
-	c.mu.Lock()
-	c.seqs = append(c.seqs, f.Seq)
-	c.data = append(c.data, bytes.Clone(f.Data))
-	i := len(c.seqs)
-	c.mu.Unlock()
-	if c.onFrame != nil {
-		c.onFrame(i)
-	}
-	if i == c.n && c.cancel != nil {
-		c.cancel()
-	}
-}
-
-func stream(t *testing.T, cfg capture.V4L2Config, c *collector, timeout time.Duration) error {
-	t.Helper()
-	cfg.Logger = logger(t)
-	v, err := capture.NewV4L2(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	c.cancel = cancel
-	err = v.Stream(ctx, c)
-	if ctx.Err() == context.DeadlineExceeded {
-		t.Errorf("stream timed out after %v with %d frames", timeout, len(c.seqs))
-	}
-	return err
-}
-
 func monotonic(t *testing.T, seqs []uint64) {
 	t.Helper()
 	for i := 1; i < len(seqs); i++ {
@@ -226,9 +167,9 @@ func monotonic(t *testing.T, seqs []uint64) {
 // the negotiation: MJPEG at 1280x720@30 from the default preference list,
 // YUYV at 1280x720 only at 10 fps (the bus limit a real webcam reports).
 func TestUVCProbe(t *testing.T) {
-	guest(t)
+	vmguest.Guest(t)
 	dev, cam := webcam(t)
-	v, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Width: 1280, Height: 720, FPS: 30, Logger: logger(t)})
+	v, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Width: 1280, Height: 720, FPS: 30, Logger: vmguest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +214,7 @@ func TestUVCProbe(t *testing.T) {
 	}
 
 	v2, err := capture.NewV4L2(capture.V4L2Config{Device: dev, Width: 1280, Height: 720, FPS: 30,
-		Formats: []capture.PixelFormat{capture.YUYV}, Logger: logger(t)})
+		Formats: []capture.PixelFormat{capture.YUYV}, Logger: vmguest.Logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,59 +228,59 @@ func TestUVCProbe(t *testing.T) {
 // TestUVCMJPEG720: MJPEG 1280x720@30 negotiated through probe/commit;
 // every frame is byte for byte one of the recorded JPEGs the camera sent.
 func TestUVCMJPEG720(t *testing.T) {
-	guest(t)
+	vmguest.Guest(t)
 	dev, cam := webcam(t)
-	c := &collector{n: 12}
-	err := stream(t, capture.V4L2Config{Device: dev, Width: 1280, Height: 720, FPS: 30,
+	c := &vmguest.Collector{N: 12, KeepData: true}
+	err := vmguest.Stream(t, capture.V4L2Config{Device: dev, Width: 1280, Height: 720, FPS: 30,
 		Formats: []capture.PixelFormat{capture.MJPEG, capture.YUYV}}, c, 60*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := capture.Format{Width: 1280, Height: 720, Pixel: capture.MJPEG, FPSNum: 30, FPSDen: 1}
-	if c.format != want || len(c.data) != c.n {
-		t.Fatalf("format %v, %d frames; want %v, %d", c.format, len(c.data), want, c.n)
+	if c.Format != want || len(c.Data) != c.N {
+		t.Fatalf("format %v, %d frames; want %v, %d", c.Format, len(c.Data), want, c.N)
 	}
 	sent := jpegs[uvcsim.Size{Width: 1280, Height: 720}]
 	seen := map[int]int{}
-	for i, d := range c.data {
+	for i, d := range c.Data {
 		k := slices.IndexFunc(sent, func(j []byte) bool { return bytes.Equal(j, d) })
 		if k < 0 {
 			soi, eoi := bytes.HasPrefix(d, []byte{0xff, 0xd8}), bytes.HasSuffix(d, []byte{0xff, 0xd9})
-			t.Errorf("frame %d (seq %d): %d bytes (SOI %v, EOI %v) equal to none of the %d JPEGs sent", i, c.seqs[i], len(d), soi, eoi, len(sent))
+			t.Errorf("frame %d (seq %d): %d bytes (SOI %v, EOI %v) equal to none of the %d JPEGs sent", i, c.Seqs[i], len(d), soi, eoi, len(sent))
 			continue
 		}
 		seen[k]++
 	}
-	monotonic(t, c.seqs)
+	monotonic(t, c.Seqs)
 	commits := cam.Commits()
 	if len(commits) == 0 || commits[len(commits)-1].Pixel != capture.MJPEG || commits[len(commits)-1].Size != (uvcsim.Size{Width: 1280, Height: 720}) ||
 		commits[len(commits)-1].Interval != uvcsim.Interval(30) {
 		t.Errorf("device commits %v; want the last one MJPEG 1280x720 at 30 fps", commits)
 	}
-	t.Logf("%d frames, seq %d..%d, recorded JPEGs seen %v", len(c.data), c.seqs[0], c.seqs[len(c.seqs)-1], seen)
+	t.Logf("%d frames, seq %d..%d, recorded JPEGs seen %v", len(c.Data), c.Seqs[0], c.Seqs[len(c.Seqs)-1], seen)
 }
 
 // TestUVCYUYV480: raw YUYV 640x480 through uvcvideo; each frame carries the
 // stamp the camera painted, counters increasing.
 func TestUVCYUYV480(t *testing.T) {
-	guest(t)
+	vmguest.Guest(t)
 	dev, _ := webcam(t)
-	c := &collector{n: 8}
-	err := stream(t, capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 30,
+	c := &vmguest.Collector{N: 8, KeepData: true}
+	err := vmguest.Stream(t, capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 30,
 		Formats: []capture.PixelFormat{capture.YUYV}}, c, 60*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := capture.Format{Width: 640, Height: 480, Pixel: capture.YUYV, FPSNum: 30, FPSDen: 1}
-	if c.format != want || len(c.data) != c.n {
-		t.Fatalf("format %v, %d frames; want %v, %d", c.format, len(c.data), want, c.n)
+	if c.Format != want || len(c.Data) != c.N {
+		t.Fatalf("format %v, %d frames; want %v, %d", c.Format, len(c.Data), want, c.N)
 	}
 	var counters []uint32
-	for i, d := range c.data {
-		f := capture.Frame{Data: d, Format: c.format}
+	for i, d := range c.Data {
+		f := capture.Frame{Data: d, Format: c.Format}
 		n, at, ok := capture.ReadFrameStamp(&f)
 		if !ok {
-			t.Errorf("frame %d (seq %d, %d bytes): no stamp", i, c.seqs[i], len(d))
+			t.Errorf("frame %d (seq %d, %d bytes): no stamp", i, c.Seqs[i], len(d))
 			continue
 		}
 		if age := time.Since(at); age < 0 || age > time.Minute {
@@ -350,19 +291,19 @@ func TestUVCYUYV480(t *testing.T) {
 		}
 		counters = append(counters, n)
 	}
-	monotonic(t, c.seqs)
-	t.Logf("seq %v, stamp counters %v", c.seqs, counters)
+	monotonic(t, c.Seqs)
+	t.Logf("seq %v, stamp counters %v", c.Seqs, counters)
 }
 
 // TestUVCUnplugReplug: the cable pulled mid-stream (vhci detach) ends the
 // stream with ErrLost; plugged back, the camera streams again.
 func TestUVCUnplugReplug(t *testing.T) {
-	guest(t)
+	vmguest.Guest(t)
 	dev, _ := webcam(t)
 	var once sync.Once
 	unplugged := make(chan error, 1)
-	c := &collector{n: 1 << 20}
-	c.onFrame = func(i int) {
+	c := &vmguest.Collector{N: 1 << 20, KeepData: true}
+	c.OnFrame = func(i int, _ *capture.Frame) {
 		if i == 3 {
 			once.Do(func() {
 				go func() {
@@ -376,11 +317,11 @@ func TestUVCUnplugReplug(t *testing.T) {
 		}
 	}
 	cfg := capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 30, Formats: []capture.PixelFormat{capture.YUYV}}
-	err := stream(t, cfg, c, 60*time.Second)
+	err := vmguest.Stream(t, cfg, c, 60*time.Second)
 	if !errors.Is(err, capture.ErrLost) {
 		t.Fatalf("Stream after unplug = %v, want ErrLost", err)
 	}
-	t.Logf("after %d frames: %v", len(c.seqs), err)
+	t.Logf("after %d frames: %v", len(c.Seqs), err)
 	select {
 	case uerr := <-unplugged:
 		if uerr != nil {
@@ -389,7 +330,7 @@ func TestUVCUnplugReplug(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("unplug did not finish")
 	}
-	monotonic(t, c.seqs)
+	monotonic(t, c.Seqs)
 	for deadline := time.Now().Add(30 * time.Second); findNode() != ""; time.Sleep(100 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("video node %s still there 30s after unplug", findNode())
@@ -397,12 +338,12 @@ func TestUVCUnplugReplug(t *testing.T) {
 	}
 
 	dev2, _ := webcam(t)
-	c2 := &collector{n: 3}
+	c2 := &vmguest.Collector{N: 3, KeepData: true}
 	cfg.Device = dev2
-	if err := stream(t, cfg, c2, 60*time.Second); err != nil || len(c2.data) != 3 {
-		t.Fatalf("after replug (%s): %v, %d frames", dev2, err, len(c2.data))
+	if err := vmguest.Stream(t, cfg, c2, 60*time.Second); err != nil || len(c2.Data) != 3 {
+		t.Fatalf("after replug (%s): %v, %d frames", dev2, err, len(c2.Data))
 	}
-	f := capture.Frame{Data: c2.data[2], Format: c2.format}
+	f := capture.Frame{Data: c2.Data[2], Format: c2.Format}
 	if _, _, ok := capture.ReadFrameStamp(&f); !ok {
 		t.Error("frame after replug carries no stamp")
 	}
