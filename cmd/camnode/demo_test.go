@@ -17,19 +17,8 @@ import (
 // fault when the simulated USB microphone is plugged in, stream again when
 // it is unplugged, go private on the privacy button, and quit on q.
 func TestDemoKeys(t *testing.T) {
-	keys, typer := io.Pipe()
-	out := newWatchWriter()
-	var stderr bytes.Buffer
-	done := make(chan error, 1)
-	go func() {
-		done <- cmdDemo(t.Context(), []string{"-mqtt=false", "-liveview=", "-size=160x120", "-fps=15"}, keys, out, &stderr)
-	}()
-	typeKey := func(k string) {
-		t.Helper()
-		if _, err := io.WriteString(typer, k+"\n"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	d := startDemo(t, "-mqtt=false", "-liveview=", "-size=160x120", "-fps=15")
+	out, typeKey := d.out, d.typeKey
 	at := out.waitFor(t, 0, "type a + Enter to plug or unplug a simulated USB microphone")
 	at = out.waitFor(t, at, "privacy OFF | LED ● REC | shutter open    | camera streaming")
 	checkPrintedCommands(t, out.String())
@@ -47,17 +36,48 @@ func TestDemoKeys(t *testing.T) {
 	out.waitFor(t, at, "demo: privacy button: privacy on")
 	out.waitFor(t, at, "privacy ON  | LED ○ off | shutter closed  | camera off")
 
-	typeKey("q")
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("demo ended with %v\nstderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("demo did not quit on q")
+	d.quit()
+}
+
+// demo is a running `camnode demo` driven through its keyboard.
+type demo struct {
+	t      *testing.T
+	out    *watchWriter
+	typer  *io.PipeWriter
+	stderr bytes.Buffer
+	done   chan error
+}
+
+func startDemo(t *testing.T, args ...string) *demo {
+	keys, typer := io.Pipe()
+	d := &demo{t: t, out: newWatchWriter(), typer: typer, done: make(chan error, 1)}
+	go func() { d.done <- cmdDemo(t.Context(), args, keys, d.out, &d.stderr) }()
+	return d
+}
+
+// typeKey types k and Enter.
+func (d *demo) typeKey(k string) {
+	d.t.Helper()
+	if _, err := io.WriteString(d.typer, k+"\n"); err != nil {
+		d.t.Fatal(err)
 	}
-	if s := out.String(); !strings.HasSuffix(s, "camnode demo: stopped: LED off, shutter closed\n") {
-		t.Fatalf("no final \"LED off, shutter closed\" line after quitting:\n%s", s)
+}
+
+// quit types q and checks that the demo ends cleanly with its final
+// "outputs safe" line.
+func (d *demo) quit() {
+	d.t.Helper()
+	d.typeKey("q")
+	select {
+	case err := <-d.done:
+		if err != nil {
+			d.t.Fatalf("demo ended with %v\nstderr:\n%s", err, d.stderr.String())
+		}
+	case <-time.After(30 * time.Second): // to fail, not to time anything
+		d.t.Fatal("demo did not quit on q")
+	}
+	if s := d.out.String(); !strings.HasSuffix(s, "camnode demo: stopped: LED off, shutter closed\n") {
+		d.t.Fatalf("no final \"LED off, shutter closed\" line after quitting:\n%s", s)
 	}
 }
 
@@ -91,36 +111,16 @@ func checkPrintedCommands(t *testing.T, s string) {
 // (it says why there is none), the privacy button says it was refused, and
 // quitting says the outputs are safe.
 func TestDemoClinicalZone(t *testing.T) {
-	keys, typer := io.Pipe()
-	out := newWatchWriter()
-	var stderr bytes.Buffer
-	done := make(chan error, 1)
-	go func() {
-		done <- cmdDemo(t.Context(), []string{"-zone", "consulting", "-mqtt=false", "-liveview=127.0.0.1:1", "-size=160x120", "-fps=15"}, keys, out, &stderr)
-	}()
+	d := startDemo(t, "-zone", "consulting", "-mqtt=false", "-liveview=127.0.0.1:1", "-size=160x120", "-fps=15")
+	out := d.out
 	at := out.waitFor(t, 0, "live view:       none: clinical zone (consulting)")
 	at = out.waitFor(t, at, "LOCKED: clinical zone (consulting)")
 	if s := out.String(); strings.Contains(s, "https://") {
 		t.Errorf("a live-view URL in a clinical zone:\n%s", s)
 	}
-	if _, err := io.WriteString(typer, "p\n"); err != nil {
-		t.Fatal(err)
-	}
+	d.typeKey("p")
 	out.waitFor(t, at, "demo: privacy button: refused: clinical zone (consulting) (privacy stays on)")
-	if _, err := io.WriteString(typer, "q\n"); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("demo ended with %v\nstderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("demo did not quit on q")
-	}
-	if s := out.String(); !strings.HasSuffix(s, "camnode demo: stopped: LED off, shutter closed\n") {
-		t.Fatalf("no final line:\n%s", s)
-	}
+	d.quit()
 }
 
 // watchWriter collects output and wakes waiters on every write.
