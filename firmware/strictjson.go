@@ -34,7 +34,19 @@ const MaxJSONSize = 1 << 20
 // The JSON v2 semantics of github.com/go-json-experiment/json do the first
 // three; DecodeJSON adds the case-folded duplicate check, required fields
 // and the size bound.
-func DecodeJSON(data []byte, v any) error {
+func DecodeJSON(data []byte, v any) error { return decodeJSON(data, v, true) }
+
+// DecodeJSONCompat is DecodeJSON for documents a newer node may have
+// written for an older reader (the retained status, a command result): the
+// same rules, except that members the reader does not know are ignored.
+// Such documents evolve additively (docs/mqtt.md, "Compatibility"): a new
+// version adds members and never renames, removes or changes the meaning of
+// one, so an older camctl or hub still reads everything it knows. What a
+// node obeys (commands, acks, its own files) stays on DecodeJSON: a member
+// it does not understand there could change what the document means.
+func DecodeJSONCompat(data []byte, v any) error { return decodeJSON(data, v, false) }
+
+func decodeJSON(data []byte, v any, rejectUnknown bool) error {
 	if len(data) > MaxJSONSize {
 		return fmt.Errorf("JSON document of %d bytes, more than %d", len(data), MaxJSONSize)
 	}
@@ -46,7 +58,7 @@ func DecodeJSON(data []byte, v any) error {
 	if err := checkShape(jsontext.Value(data), rv.Elem().Type(), ""); err != nil {
 		return err
 	}
-	if err := json.Unmarshal(data, v, json.RejectUnknownMembers(true)); err != nil {
+	if err := json.Unmarshal(data, v, json.RejectUnknownMembers(rejectUnknown)); err != nil {
 		return cleanJSONError(err)
 	}
 	return nil
@@ -201,8 +213,8 @@ type jsonField struct {
 
 // jsonFields lists the JSON members a struct decodes, with the v2 tag rules
 // camnode uses: the name is the tag's first part or the Go name; "-" skips;
-// omitempty or omitzero make the member optional. Embedded structs are not
-// used in camnode's wire types; they get no required-field check.
+// omitempty or omitzero make the member optional. An embedded struct
+// without a JSON name is inlined, as the decoder does.
 func jsonFields(t reflect.Type) []jsonField {
 	var out []jsonField
 	for i := range t.NumField() {
@@ -214,10 +226,20 @@ func jsonFields(t reflect.Type) []jsonField {
 		if tag == "-" {
 			continue
 		}
-		if sf.Anonymous {
-			continue // not used in camnode's wire types; the decoder still applies its rules
-		}
 		name, opts, _ := strings.Cut(tag, ",")
+		if sf.Anonymous && name == "" {
+			// An embedded struct without a name is inlined (the status
+			// payload embeds agent.Status): its members are this
+			// object's members, required ones included.
+			et := sf.Type
+			for et.Kind() == reflect.Pointer {
+				et = et.Elem()
+			}
+			if et.Kind() == reflect.Struct {
+				out = append(out, jsonFields(et)...)
+				continue
+			}
+		}
 		if name == "" {
 			name = sf.Name
 		}

@@ -3,6 +3,7 @@
 package firmware
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,34 @@ func TestDecodeJSON(t *testing.T) {
 	}
 }
 
+// DecodeJSONCompat applies every rule of DecodeJSON except that it ignores
+// members the reader does not know: same table, same verdicts, but for the
+// unknown-member cases, which it accepts.
+func TestDecodeJSONCompat(t *testing.T) {
+	for _, tc := range strictCases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := strictDoc{Privacy: "untouched"}
+			err := DecodeJSONCompat([]byte(tc.doc), &d)
+			want := tc.errHas
+			if want == "unknown field" {
+				want = ""
+			}
+			if want == "" {
+				if err != nil {
+					t.Fatalf("DecodeJSONCompat(%s): %v", tc.doc, err)
+				}
+				if d.Privacy == "untouched" {
+					t.Fatalf("DecodeJSONCompat(%s) left the target untouched", tc.doc)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("err = %v, want it to contain %q", err, want)
+			}
+		})
+	}
+}
+
 // A document refused for its shape leaves the destination untouched.
 func TestDecodeJSONLeavesTargetOnShapeError(t *testing.T) {
 	d := strictDoc{Privacy: "on"}
@@ -97,6 +126,10 @@ func FuzzDecodeJSON(f *testing.F) {
 		var d strictDoc
 		if err := DecodeJSON(data, &d); err != nil {
 			return
+		}
+		var c strictDoc
+		if err := DecodeJSONCompat(data, &c); err != nil || !reflect.DeepEqual(c, d) {
+			t.Fatalf("accepted strictly but not in compat mode (or differently): %v", err)
 		}
 		var m map[string]any
 		if err := DecodeJSON(data, &m); err != nil {

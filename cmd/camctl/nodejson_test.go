@@ -33,7 +33,15 @@ var statusCases = []struct {
 	{"valid", validStatus(), true},
 	{"case-variant duplicate", strings.Replace(validStatus(), `{"node":"lobby-1"`, `{"node":"lobby-1","Node":"other"`, 1), false},
 	{"duplicate", strings.Replace(validStatus(), `{"node":"lobby-1"`, `{"node":"lobby-1","node":"other"`, 1), false},
-	{"unknown member", strings.Replace(validStatus(), `{"node":"lobby-1"`, `{"node":"lobby-1","x":1`, 1), false},
+	// A newer node adds members (docs/mqtt.md, "Compatibility"): an older
+	// camctl still reads what it knows.
+	{"member from a newer node", strings.Replace(validStatus(), `{"node":"lobby-1"`, `{"node":"lobby-1","x":1`, 1), true},
+	{"newer node's nested member", strings.Replace(validStatus(), `"audit_outbox":{`, `"audit_outbox":{"x":[1],`, 1), true},
+	// A status without a member every version sends is not a status: a
+	// missing "privacy" must not read as privacy off.
+	{"privacy missing", strings.Replace(validStatus(), `"privacy":true,`, ``, 1), false},
+	{"privacy null", strings.Replace(validStatus(), `"privacy":true`, `"privacy":null`, 1), false},
+	{"capture missing", strings.Replace(validStatus(), `"capture":"off",`, ``, 1), false},
 	{"wrong case", strings.Replace(validStatus(), `"privacy":true`, `"Privacy":false`, 1), false},
 	{"outbox missing", `{"node":"n"}`, false},
 	{"not an object", `[1]`, false},

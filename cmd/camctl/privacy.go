@@ -17,6 +17,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/camnode/camnode/agent/mqtt"
+	"github.com/camnode/camnode/firmware"
 )
 
 // cmdPrivacy publishes a privacy command with a fresh id and waits for the
@@ -58,7 +59,9 @@ func cmdPrivacy(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	// Subscribe before publishing so the result cannot be missed.
 	err = subscribe(c, topics.Result, func(_ paho.Client, m paho.Message) {
 		var res mqtt.Result
-		if json.Unmarshal(m.Payload(), &res) == nil && res.ID == id {
+		// The node's answer: strict like every node document camctl
+		// reads, members a newer node added ignored.
+		if firmware.DecodeJSONCompat(m.Payload(), &res) == nil && res.ID == id {
 			select {
 			case results <- res:
 			default:

@@ -66,13 +66,15 @@ func (f *fleet) handle(topic string, payload []byte) {
 // maxStatusSize bounds a status payload camctl reads.
 const maxStatusSize = 64 << 10
 
-// parseStatus decodes a node's retained status, strictly.
+// parseStatus decodes a node's retained status: strictly (no member twice
+// under any case folding, every member all versions send present), except
+// that members added by a newer node are ignored (firmware.DecodeJSONCompat).
 func parseStatus(payload []byte) (mqtt.StatusPayload, error) {
 	var st mqtt.StatusPayload
 	if len(payload) > maxStatusSize {
 		return st, fmt.Errorf("more than %d bytes", maxStatusSize)
 	}
-	if err := firmware.DecodeJSON(payload, &st); err != nil {
+	if err := firmware.DecodeJSONCompat(payload, &st); err != nil {
 		return mqtt.StatusPayload{}, err
 	}
 	return st, nil
