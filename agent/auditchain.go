@@ -105,6 +105,9 @@ type FileAuditor struct {
 	sinceCP int // records not yet covered by a checkpoint
 	lastCP  time.Time
 	closed  bool
+	// writeHook, when set (tests), replaces the file's Write: a full disk
+	// (ENOSPC) without filling one.
+	writeHook func([]byte) (int, error)
 }
 
 // OpenFileAuditor opens the chain at path with no identity anchor, no key
@@ -303,7 +306,11 @@ func (a *FileAuditor) writeLocked(line []byte) error {
 	}
 	buf := make([]byte, 0, len(line)+1)
 	buf = append(append(buf, line...), '\n')
-	_, err := a.f.Write(buf)
+	write := a.f.Write
+	if a.writeHook != nil {
+		write = a.writeHook
+	}
+	_, err := write(buf)
 	if err == nil {
 		err = a.f.Sync()
 	}

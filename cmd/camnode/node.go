@@ -146,6 +146,13 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 			log.Error("audit", "err", err)
 		}
 	}
+	stopLife := startAuditLife(cfg, id.NodeID, fileAud, log)
+	defer func() {
+		if p := recover(); p != nil {
+			panic(p) // not a clean stop: the next start records a crash
+		}
+		stopLife(err)
+	}()
 	go auditTicker(ctx, fileAud, time.Duration(cfg.Audit.CheckpointInterval), log)
 	var aud agent.Auditor = fileAud
 
@@ -219,6 +226,7 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 		defer notify.Stopping()
 		go notify.Watchdog(ctx, loopHeartbeat(ctx, a, notify.WatchdogInterval()))
 	}
+	go watchClock(ctx, a, log)
 	lv.serve(ctx, a)
 	runErr := a.Run(ctx)
 	stopLink()
