@@ -127,6 +127,8 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	chainOpts, unsigned := auditChainOptions(cfg, id, idErr, log.With("component", "audit"))
 	if outbox != nil {
 		chainOpts.Forward = outbox
+		// Retention deletes only what the hub has witnessed.
+		chainOpts.Witnessed = func() *agent.ChainHead { return outbox.Stats().Witnessed }
 	}
 	fileAud, err := agent.OpenAuditChain(filepath.Join(cfg.Node.StateDir, "audit.jsonl"), chainOpts)
 	if err != nil {
