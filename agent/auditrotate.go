@@ -3,6 +3,7 @@
 package agent
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -306,5 +307,58 @@ func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()
+	}
+}
+
+// ReadAuditFrom calls fn, in chain order, for every record of the trail
+// in dir (rotated files and audit.jsonl) whose seq is at least from. Only
+// the files that can hold such records are read. Lines that do not decode
+// (damage, a torn final line) are skipped: the verifier reports them.
+func ReadAuditFrom(dir string, from uint64, fn func(AuditRecord) error) error {
+	names, err := AuditFiles(dir)
+	if err != nil {
+		return err
+	}
+	start := 0
+	for i, n := range names {
+		if seq, ok := rotatedSeq(filepath.Base(n)); ok && seq <= from {
+			start = i
+		}
+	}
+	for _, n := range names[start:] {
+		if err := readRecords(n, from, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func readRecords(path string, from uint64, fn func(AuditRecord) error) error {
+	f, err := firmware.OpenRegular(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, MaxAuditLine+1)
+	for {
+		line, err := br.ReadSlice('\n')
+		for errors.Is(err, bufio.ErrBufferFull) { // not a record: skip it whole
+			line, err = nil, nil
+			_, err = br.ReadSlice('\n')
+		}
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			var r AuditRecord
+			if firmware.DecodeJSON(line[:len(line)-1], &r) == nil && r.Seq >= from {
+				if ferr := fn(r); ferr != nil {
+					return ferr
+				}
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
 	}
 }

@@ -123,6 +123,13 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 			return err
 		}
 		defer outbox.Close()
+		// Before the chain is opened (it may append and forward a repair
+		// record): what a crash left in the chain but not in the outbox.
+		if n, err := outbox.Backfill(cfg.Node.StateDir); err != nil {
+			log.Error("audit: queuing records missing from the outbox", "err", err)
+		} else if n > 0 {
+			log.Warn("audit: records missing from the outbox (a crash between the two writes) queued for the hub", "records", n)
+		}
 	}
 	chainOpts, unsigned := auditChainOptions(cfg, id, idErr, log.With("component", "audit"))
 	if outbox != nil {
