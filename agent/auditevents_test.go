@@ -203,3 +203,58 @@ func TestAuditFullDiskNeverStopsPrivacy(t *testing.T) {
 		}
 	})
 }
+
+// TestControlAuditCheck: op audit_check over the control socket writes a
+// check record with the actor the socket layer established.
+func TestControlAuditCheck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		aud := &memAudit{}
+		r := newRig(t, withAudit(aud))
+		resp := r.a.handleControl(context.Background(), []byte(`{"op":"audit_check","check":"camnode check opens /dev/video0 to list its formats"}`), "local uid=0(root) pid=9")
+		if !resp.OK {
+			t.Fatalf("audit_check: %+v", resp)
+		}
+		wantLines(t, aud.summary(), "check|local|local uid=0(root) pid=9|||camnode check opens /dev/video0 to list its formats")
+		aud.mu.Lock()
+		aud.fail = errors.New("ENOSPC")
+		aud.mu.Unlock()
+		if resp := r.a.handleControl(context.Background(), []byte(`{"op":"audit_check","check":"x"}`), "local uid=0"); resp.OK || !strings.Contains(resp.Error, "not recorded") {
+			t.Fatalf("audit_check with a full disk answered %+v; the check must not open the camera", resp)
+		}
+	})
+}
+
+// TestIngestCheckSpool: spooled check records go into the trail with this
+// node's id; a line that is not a check record (junk, another kind: the
+// spool cannot be used to forge privacy records) is not appended and a
+// fault record says so; the spool is removed once done.
+func TestIngestCheckSpool(t *testing.T) {
+	dir := t.TempDir()
+	rec := CheckAudit(SourceLocal, "uid=0 pid=1", "camnode check opens /dev/video0 to list its formats")
+	rec.ID = "c1"
+	if err := SpoolCheck(dir, rec); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, CheckSpoolFile), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("junk\n" + `{"id":"p1","time":"2026-12-01T00:00:00Z","node":"x","kind":"privacy","privacy":"off"}` + "\n")
+	f.Close()
+	aud := &memAudit{}
+	n, err := IngestCheckSpool(dir, aud, "ward-3")
+	if err != nil || n != 1 {
+		t.Fatalf("IngestCheckSpool = %d, %v", n, err)
+	}
+	got := aud.records()
+	if len(got) != 2 || got[0].ID != "c1" || got[0].Node != "ward-3" || got[0].Kind != KindCheck ||
+		got[1].Kind != KindFault || !strings.Contains(got[1].Reason, "2 line(s)") {
+		t.Fatalf("records %+v", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, CheckSpoolFile)); !os.IsNotExist(err) {
+		t.Fatalf("spool left: %v", err)
+	}
+	if n, err := IngestCheckSpool(dir, aud, "ward-3"); n != 0 || err != nil {
+		t.Fatalf("no spool: %d, %v", n, err)
+	}
+}

@@ -27,6 +27,12 @@ func startAuditLife(cfg config.Config, node string, aud agent.Auditor, log *slog
 		facts.Identity = data
 	}
 	facts.Config, _ = json.Marshal(cfg) // the effective configuration, comments and layout aside
+	// Check runs made while no agent ran come first: they happened before.
+	if n, err := agent.IngestCheckSpool(cfg.Node.StateDir, aud, node); err != nil {
+		log.Error("audit: moving spooled check records into the trail", "err", err)
+	} else if n > 0 {
+		log.Info("audit: check runs recorded while the agent was stopped moved into the trail", "records", n)
+	}
 	life, err := agent.StartLife(cfg.Node.StateDir, facts, aud, node, time.Now)
 	if err != nil {
 		log.Error("audit: recording the start", "err", err)
