@@ -53,6 +53,11 @@ func SpoolCheck(stateDir string, rec AuditRecord) error {
 	if err := checkCheckDetail(rec.Reason); err != nil {
 		return err
 	}
+	// The agent may never have run (systemd gives it the directory at its
+	// first start).
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return err
+	}
 	path := filepath.Join(stateDir, CheckSpoolFile)
 	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s: %w", path, firmware.ErrNotRegular)

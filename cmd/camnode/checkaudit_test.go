@@ -53,7 +53,10 @@ func TestCheckRunAuditedBeforeCameraOpens(t *testing.T) {
 
 	// Nowhere to record it: the camera stays closed.
 	opened = false
-	n.StateDir = filepath.Join(dir, "missing")
+	if err := os.WriteFile(filepath.Join(dir, "file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n.StateDir = filepath.Join(dir, "file", "state") // cannot exist
 	p = auditedProbe(probe, checkRecorder(context.Background(), n))
 	if _, err := p(config.Camera{Device: "/dev/video0"}, false, slog.Default()); err == nil || opened || !strings.Contains(err.Error(), "not opened") {
 		t.Fatalf("unrecordable check run: err %v, opened %v", err, opened)
