@@ -85,3 +85,29 @@ func TestCheckRunAuditedByRunningAgent(t *testing.T) {
 		t.Fatal("spooled although the agent runs")
 	}
 }
+
+// TestCmdCheckAuditsCameraOpen: `camnode check` itself goes through the
+// audited probe: with a v4l2 camera configured (here /dev/null, which the
+// probe then fails to use) and no agent running, the run is in the spool.
+func TestCmdCheckAuditsCameraOpen(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath, _ := writeNode(t, dir, "waiting", "Waiting area")
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), `source = "synthetic"`, `source = "v4l2"`+"\ndevice = \"/dev/null\"", 1)
+	text = strings.Replace(text, `formats = ["I420"]`, `formats = ["YUYV"]`, 1)
+	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb strings.Builder
+	_ = run(context.Background(), []string{"check", "-config", cfgPath, "-no-gpio", "-timeout", "1s"}, nil, &out, &errb)
+	if !strings.Contains(out.String(), "camera") {
+		t.Fatalf("no camera check:\n%s\n%s", out.String(), errb.String())
+	}
+	spool, err := os.ReadFile(filepath.Join(dir, "state", agent.CheckSpoolFile))
+	if err != nil || !strings.Contains(string(spool), "camnode check opens /dev/null") {
+		t.Fatalf("check run not recorded before opening the camera: %v %q\n%s", err, spool, out.String())
+	}
+}
