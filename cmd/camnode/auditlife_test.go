@@ -69,3 +69,41 @@ func TestRunRecordsLife(t *testing.T) {
 		t.Fatalf("second run after a kill recorded %s; want crash, then boot", second)
 	}
 }
+
+// TestRunBackfillsOutbox: a record that reached audit.jsonl but not the
+// MQTT outbox (a crash between the two writes) is queued for the hub at
+// the next start, in chain order.
+func TestRunBackfillsOutbox(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath, _ := writeNode(t, dir, "waiting", "Waiting area")
+	f, err := os.OpenFile(cfgPath, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A broker nobody listens on: the link retries, the outbox fills.
+	f.WriteString("[mqtt]\nbrokers = [\"tcp://127.0.0.1:9\"]\ninsecure = true\n")
+	f.Close()
+	state := filepath.Join(dir, "state")
+	run := func() {
+		notes, stop := startRun(t, cfgPath)
+		waitNote(t, notes, "READY=1")
+		if err := stop(); err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	}
+	run()
+	// The crash: one more record in the chain only.
+	chain, err := agent.OpenAuditChain(filepath.Join(state, agent.CurrentAuditFile), agent.ChainOptions{Node: "node-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := chain.Append(agent.AuditRecord{ID: "chain-only", Node: "node-7", Kind: agent.KindPrivacy, Source: agent.SourceButton, Privacy: "on"}); err != nil {
+		t.Fatal(err)
+	}
+	chain.Close()
+	run()
+	outbox, err := os.ReadFile(filepath.Join(state, "audit-outbox.jsonl"))
+	if err != nil || !strings.Contains(string(outbox), `"id":"chain-only"`) {
+		t.Fatalf("the chain-only record is not in the outbox after a restart: %v\n%s", err, outbox)
+	}
+}
