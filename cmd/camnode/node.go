@@ -146,6 +146,14 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 			log.Error("audit: closing the chain", "err", cerr)
 		}
 	}()
+	// First in this run's records: a crash of the last run, changes, the boot.
+	stopLife := startAuditLife(cfg, id.NodeID, fileAud, log)
+	defer func() {
+		if p := recover(); p != nil {
+			panic(p) // not a clean stop: the next start records a crash
+		}
+		stopLife(err)
+	}()
 	if unsigned != "" {
 		// The node runs (privacy works without signatures) but says, in
 		// the trail itself, that nothing it writes is signed.
@@ -155,13 +163,6 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 			log.Error("audit", "err", err)
 		}
 	}
-	stopLife := startAuditLife(cfg, id.NodeID, fileAud, log)
-	defer func() {
-		if p := recover(); p != nil {
-			panic(p) // not a clean stop: the next start records a crash
-		}
-		stopLife(err)
-	}()
 	go auditTicker(ctx, fileAud, time.Duration(cfg.Audit.CheckpointInterval), log)
 	var aud agent.Auditor = fileAud
 
