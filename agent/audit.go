@@ -21,20 +21,48 @@ type AuditRecord struct {
 	Prev    string    `json:"prev,omitempty"`
 	Time    time.Time `json:"time"`
 	Node    string    `json:"node"`
-	Kind    string    `json:"kind"` // privacy, refusal, fault, view
+	Kind    string    `json:"kind"` // one of the Kind* constants (docs/audit.md, "Record kinds")
 	Source  Source    `json:"source,omitempty"`
 	Actor   string    `json:"actor,omitempty"`
 	Privacy string    `json:"privacy,omitempty"` // requested mode: on/off
 	Reason  string    `json:"reason,omitempty"`
-	// View describes a live-view session (Kind "view"; Actor is the
-	// viewer and Reason why the session ended).
-	View *ViewRecord `json:"view,omitempty"`
+	// Fault names the fault (Fault.String) of a "fault" or "fault_cleared"
+	// record, and of a "privacy" record the agent wrote after a fault.
+	Fault string `json:"fault,omitempty"`
+	// View describes a viewer or recorder session (Kind "view" or
+	// "recording"; Actor is the viewer or recorder and Reason why the
+	// session ended). Build it with SessionAudit.
+	View *SessionRecord `json:"view,omitempty"`
+	// Life describes the node's life: boots, stops, crashes, identity and
+	// configuration changes, the clock (auditlife.go).
+	Life *LifeRecord `json:"life,omitempty"`
 	// Checkpoint is the signed chain head (Kind "checkpoint").
 	Checkpoint *AuditCheckpoint `json:"checkpoint,omitempty"`
 }
 
-// ViewRecord is what the audit trail keeps of one live-view session.
-type ViewRecord struct {
+// Record kinds (docs/audit.md has the table).
+const (
+	KindPrivacy      = "privacy"       // privacy on or off, from any source
+	KindRefusal      = "refusal"       // a request the rules refused
+	KindFault        = "fault"         // a fault raised (or its detail changed)
+	KindFaultCleared = "fault_cleared" // a fault cleared
+	KindView         = "view"          // a live-view session ended
+	KindRecording    = "recording"     // a recorder session ended
+	KindBoot         = "boot"          // the agent started
+	KindStop         = "stop"          // the agent stopped cleanly
+	KindCrash        = "crash"         // the previous run did not stop cleanly
+	KindIdentity     = "identity_change"
+	KindConfig       = "config_change"
+	KindClock        = "clock" // a clock jump or a change of the clock's sync state
+	KindCheck        = "check" // camnode check opened the camera
+)
+
+// ViewRecord is the old name of SessionRecord.
+type ViewRecord = SessionRecord
+
+// SessionRecord is what the audit trail keeps of one viewer or recorder
+// session: one shape for both, so a verifier and the hub read them alike.
+type SessionRecord struct {
 	Session string    `json:"session"`
 	Role    string    `json:"role"`
 	Purpose string    `json:"purpose"`
@@ -43,6 +71,15 @@ type ViewRecord struct {
 	End     time.Time `json:"end"`
 	Frames  uint64    `json:"frames"` // frames sent to this viewer
 	Ended   string    `json:"ended"`  // why the session ended
+}
+
+// SessionAudit is the audit record of a session that ended: kind is
+// KindView or KindRecording, actor the credential's subject, why the
+// reason it ended. Live view and the recorder both build theirs here.
+func SessionAudit(kind string, source Source, actor, why string, s SessionRecord) AuditRecord {
+	s.Ended = why
+	s.Start, s.End = s.Start.UTC(), s.End.UTC()
+	return AuditRecord{Kind: kind, Source: source, Actor: actor, Reason: why, View: &s}
 }
 
 // Auditor stores audit records durably. Append returns only once the record

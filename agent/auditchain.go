@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -89,6 +90,15 @@ type ChainOptions struct {
 	Forward Auditor
 	Now     func() time.Time
 	Logger  *slog.Logger
+	// RotateSize and RotateAge rotate the file (auditrotate.go); 0:
+	// never by that measure.
+	RotateSize int64
+	RotateAge  time.Duration
+	// KeepSize and KeepAge delete rotated files whose records the hub has
+	// all witnessed (Witnessed, nil: nothing is ever deleted).
+	KeepSize  int64
+	KeepAge   time.Duration
+	Witnessed func() *ChainHead
 }
 
 // FileAuditor appends the hash-chained audit trail to a file, one JSON line
@@ -96,6 +106,7 @@ type ChainOptions struct {
 type FileAuditor struct {
 	opts ChainOptions
 	log  *slog.Logger
+	path string
 
 	mu      sync.Mutex // guards everything below
 	f       *os.File
@@ -105,6 +116,13 @@ type FileAuditor struct {
 	sinceCP int // records not yet covered by a checkpoint
 	lastCP  time.Time
 	closed  bool
+	// fileFirst and fileStart are the seq and time of the current file's
+	// first record (rotation).
+	fileFirst uint64
+	fileStart time.Time
+	// writeHook, when set (tests), replaces the file's Write: a full disk
+	// (ENOSPC) without filling one.
+	writeHook func([]byte) (int, error)
 }
 
 // OpenFileAuditor opens the chain at path with no identity anchor, no key
@@ -148,11 +166,24 @@ func OpenAuditChain(path string, opts ChainOptions) (*FileAuditor, error) {
 		f.Close()
 		return nil, fmt.Errorf("audit: %s: %w", path, firmware.ErrNotRegular)
 	}
-	a := &FileAuditor{opts: opts, log: opts.Logger, f: f, lastCP: opts.Now()}
+	a := &FileAuditor{opts: opts, log: opts.Logger, path: path, f: f, lastCP: opts.Now()}
 	repair, err := a.recover()
+	if err == nil && a.size == 0 {
+		// An empty file after rotated ones (a rotation, or a crash right
+		// after its rename): the chain goes on from the newest of them.
+		var h ChainHead
+		var ok bool
+		if h, ok, err = lastRotatedHead(filepath.Dir(path)); ok {
+			a.head = h
+		}
+	}
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("audit: %s: %w", path, err)
+	}
+	a.fileFirst = a.head.Seq + 1
+	if a.size > 0 {
+		a.firstRecord()
 	}
 	if repair != "" {
 		a.log.Error("audit: "+repair, "path", path)
@@ -249,8 +280,11 @@ func (a *FileAuditor) Append(rec AuditRecord) error {
 		return err
 	}
 	if a.opts.Key != nil && a.sinceCP >= a.opts.CheckpointEvery {
-		return a.checkpointLocked()
+		if err := a.checkpointLocked(); err != nil {
+			return err
+		}
 	}
+	a.maybeRotateLocked()
 	return nil
 }
 
@@ -260,6 +294,7 @@ func (a *FileAuditor) Append(rec AuditRecord) error {
 func (a *FileAuditor) Tick() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	defer a.maybeRotateLocked() // by age, while no record comes
 	if a.closed || a.opts.Key == nil || a.sinceCP == 0 || a.opts.Now().Sub(a.lastCP) < a.opts.CheckpointInterval {
 		return nil
 	}
@@ -278,8 +313,12 @@ func (a *FileAuditor) appendLocked(rec AuditRecord) error {
 	if len(line) > MaxAuditLine {
 		return fmt.Errorf("audit: record of %d bytes, more than %d", len(line), MaxAuditLine)
 	}
+	first := a.size == 0
 	if err := a.writeLocked(line); err != nil {
 		return err
+	}
+	if first {
+		a.fileFirst, a.fileStart = rec.Seq, a.opts.Now()
 	}
 	a.head = ChainHead{Seq: rec.Seq, Hash: LineHash(line)}
 	a.sinceCP++
@@ -303,7 +342,11 @@ func (a *FileAuditor) writeLocked(line []byte) error {
 	}
 	buf := make([]byte, 0, len(line)+1)
 	buf = append(append(buf, line...), '\n')
-	_, err := a.f.Write(buf)
+	write := a.f.Write
+	if a.writeHook != nil {
+		write = a.writeHook
+	}
+	_, err := write(buf)
 	if err == nil {
 		err = a.f.Sync()
 	}

@@ -29,9 +29,12 @@ import (
 
 // ControlRequest is one request on the control socket.
 type ControlRequest struct {
-	Op string `json:"op"` // "privacy" or "status"
+	Op string `json:"op"` // "privacy", "status" or "audit_check"
 	// Privacy is "on" or "off" for Op "privacy".
 	Privacy string `json:"privacy,omitempty"`
+	// Check says what `camnode check` is about to do with the camera, for
+	// Op "audit_check": recorded (kind "check") before it opens it.
+	Check string `json:"check,omitempty"`
 }
 
 // ControlResponse answers a ControlRequest.
@@ -220,12 +223,19 @@ func parseControl(line []byte) (ControlRequest, error) {
 	}
 	switch req.Op {
 	case "status":
-		if req.Privacy != "" {
-			return req, errors.New(`bad request: "privacy" is only for op "privacy"`)
+		if req.Privacy != "" || req.Check != "" {
+			return req, errors.New(`bad request: "privacy" is only for op "privacy", "check" only for op "audit_check"`)
 		}
 	case "privacy":
 		if req.Privacy != "on" && req.Privacy != "off" {
 			return req, fmt.Errorf("bad request: privacy %q must be \"on\" or \"off\"", req.Privacy)
+		}
+		if req.Check != "" {
+			return req, errors.New(`bad request: "check" is only for op "audit_check"`)
+		}
+	case "audit_check":
+		if err := checkCheckDetail(req.Check); err != nil || req.Privacy != "" {
+			return req, fmt.Errorf("bad request: audit_check: %v (and no \"privacy\")", err)
 		}
 	default:
 		return req, fmt.Errorf("bad request: unknown op %q", req.Op)
@@ -243,6 +253,12 @@ func (a *Agent) handleControl(ctx context.Context, line []byte, actor string) Co
 	if req.Op == "status" {
 		st := a.Status()
 		return ControlResponse{OK: true, Status: &st}
+	}
+	if req.Op == "audit_check" {
+		if err := a.Record(CheckAudit(SourceLocal, actor, req.Check)); err != nil {
+			return ControlResponse{Error: "not recorded: " + err.Error()}
+		}
+		return ControlResponse{OK: true}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -107,6 +107,11 @@ var controlCases = []struct{ name, line, want string }{
 	{"bad mode", `{"op":"privacy","privacy":"maybe"}` + "\n", `privacy "maybe"`},
 	{"no mode", `{"op":"privacy"}` + "\n", `privacy ""`},
 	{"mode on status", `{"op":"status","privacy":"off"}` + "\n", `only for op "privacy"`},
+	{"audit check", `{"op":"audit_check","check":"camnode check opens /dev/video0"}` + "\n", ""},
+	{"audit check empty", `{"op":"audit_check"}` + "\n", `"check" is empty`},
+	{"audit check control char", `{"op":"audit_check","check":"a\u001bb"}` + "\n", "control character"},
+	{"audit check with privacy", `{"op":"audit_check","check":"x","privacy":"off"}` + "\n", "audit_check"},
+	{"check on privacy", `{"op":"privacy","privacy":"off","check":"x"}` + "\n", `only for op "audit_check"`},
 	{"unknown field", `{"op":"privacy","privacy":"off","force":true}` + "\n", "unknown field"},
 	{"two values", `{"op":"status"}{"op":"status"}` + "\n", "trailing data"},
 	{"oversized", strings.Repeat("x", maxControlLine+10) + "\n", "longer than"},
@@ -196,6 +201,10 @@ func FuzzControlRequest(f *testing.F) {
 		case req.Op == "privacy" && (req.Privacy == "on" || req.Privacy == "off"):
 			if resp.OK || !strings.Contains(resp.Error, "context canceled") {
 				t.Fatalf("privacy %q answered %+v", line, resp)
+			}
+		case req.Op == "audit_check" && req.Privacy == "" && checkCheckDetail(req.Check) == nil:
+			if !resp.OK || resp.Status != nil {
+				t.Fatalf("audit_check %q answered %+v", line, resp)
 			}
 		default:
 			t.Fatalf("accepted %q as %+v", line, req)

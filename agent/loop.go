@@ -150,6 +150,7 @@ func (a *Agent) apply(ev Event) {
 		pending = pending[1:]
 		prev := a.state
 		next, acts := step(a.state, ev, a.cfg.Timing)
+		acts = withFaultAudits(prev.Faults, next.Faults, acts)
 		a.state = next
 		if a.log.Enabled(context.Background(), slog.LevelDebug) {
 			a.log.Debug("step", "event", fmt.Sprintf("%T", ev), "actions", fmt.Sprint(acts))
@@ -165,6 +166,9 @@ func (a *Agent) apply(ev Event) {
 			}
 			if _, saved := act.(ActPersist); saved && err == nil && a.state.Faults[FaultPersist] != "" {
 				pending = append(pending, EvSaved{})
+			}
+			if _, audited := act.(ActAudit); audited && err == nil && a.state.Faults[FaultAudit] != "" {
+				pending = append(pending, EvAudited{})
 			}
 			if err != nil {
 				a.log.Error("action failed", "action", fmt.Sprint(act), "err", err)

@@ -225,6 +225,9 @@ type (
 	// EvSaved reports that the privacy mode was saved: the file is good
 	// again, whatever was wrong with it (at boot or at an earlier save).
 	EvSaved struct{}
+	// EvAudited reports that an audit record was written: the trail is
+	// writable again (the disk had room after all).
+	EvAudited struct{}
 )
 
 func (EvIdentity) event()       {}
@@ -240,6 +243,7 @@ func (EvFailed) event()         {}
 func (EvShutdown) event()       {}
 func (EvOutputRetry) event()    {}
 func (EvSaved) event()          {}
+func (EvAudited) event()        {}
 
 // TimerKind names a timer the loop arms for step.
 type TimerKind uint8
@@ -496,14 +500,14 @@ func step(s State, ev Event, tm Timing) (State, []Action) {
 			s.Faults[FaultShutter] = fmt.Sprintf("shutter not confirmed open within %v", tm.ShutterConfirm)
 			s.Viewing = false
 			acts = append(acts, ActPersist{Private: true},
-				ActAudit{AuditRecord{Kind: "fault", Source: SourceAgent, Privacy: "on", Reason: s.Faults[FaultShutter]}})
+				ActAudit{AuditRecord{Kind: KindPrivacy, Source: SourceAgent, Privacy: "on", Reason: s.Faults[FaultShutter]}})
 		case s.Shutter == ShutterOpen && !s.SensorOpen && s.HasSensor:
 			// The shutter closed under us and stayed closed: the camera sees
 			// nothing; stop treating it as live.
 			s.Faults[FaultShutter] = "shutter sensor reads closed while open was commanded"
 			s.Viewing = false
 			acts = append(acts, ActPersist{Private: true},
-				ActAudit{AuditRecord{Kind: "fault", Source: SourceAgent, Privacy: "on", Reason: s.Faults[FaultShutter]}})
+				ActAudit{AuditRecord{Kind: KindPrivacy, Source: SourceAgent, Privacy: "on", Reason: s.Faults[FaultShutter]}})
 		}
 
 	case EvCaptureStarted:
@@ -580,6 +584,9 @@ func step(s State, ev Event, tm Timing) (State, []Action) {
 
 	case EvSaved:
 		s.Faults[FaultPersist] = ""
+
+	case EvAudited:
+		s.Faults[FaultAudit] = ""
 
 	case EvShutdown:
 		s.Shutdown = true
@@ -678,11 +685,21 @@ func (s State) failed(e EvFailed, acts []Action, tm Timing) (State, []Action) {
 		}
 		return s, acts
 	}
-	// An unsafe action failed: return the node to privacy.
+	// An unsafe action failed: return the node to privacy. The record
+	// gives the fault the failure raised.
 	if s.Viewing {
 		s.Viewing = false
+		reason := msg
+		switch e.Action.(type) {
+		case ActLED:
+			reason = s.Faults[FaultLED]
+		case ActShutter:
+			reason = s.Faults[FaultShutter]
+		case ActPersist:
+			reason = s.Faults[FaultPersist]
+		}
 		acts = append(acts, ActPersist{Private: true},
-			ActAudit{AuditRecord{Kind: "fault", Source: SourceAgent, Privacy: "on", Reason: msg}})
+			ActAudit{AuditRecord{Kind: KindPrivacy, Source: SourceAgent, Privacy: "on", Reason: reason}})
 	}
 	return s, acts
 }

@@ -58,6 +58,9 @@ type LinkStatus struct {
 	// AuditOldest is the time of the oldest of them.
 	AuditUnacked int       `json:"audit_unacked"`
 	AuditOldest  time.Time `json:"audit_oldest_unacked,omitzero"`
+	// AuditWitnessed is the last chain head the hub acknowledged having
+	// verified (docs/audit.md, "Hub witness"); nil: none yet.
+	AuditWitnessed *ChainHead `json:"audit_witnessed,omitempty"`
 	// Fault, when set, is a configuration error of the link that loses
 	// data (e.g. a certificate CN that is not the node id): it is also
 	// reported as the fault FaultHubLink.

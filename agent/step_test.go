@@ -516,7 +516,7 @@ func fuzzEvent(s State, kind, arg byte) Event {
 	if arg&1 == 1 && gen > 0 {
 		gen-- // a stale event
 	}
-	switch kind % 14 {
+	switch kind % 15 {
 	case 0:
 		return EvPrivacy{ID: uint64(arg), On: true, Source: SourceHub}
 	case 1:
@@ -546,6 +546,8 @@ func fuzzEvent(s State, kind, arg byte) Event {
 	case 10:
 		acts := []Action{ActLED{On: true}, ActLED{On: false}, ActShutter{Open: true}, ActShutter{Open: false}, ActPersist{}, ActPersist{Private: true}, ActAudit{}}
 		return EvFailed{Action: acts[int(arg)%len(acts)], Err: errors.New("injected")}
+	case 14:
+		return EvAudited{}
 	case 11:
 		return EvIdentity{OK: arg&2 == 0, Reason: "bad"}
 	case 12:

@@ -110,6 +110,24 @@ func hardeningProblems(u unit) []string {
 	if v, _ := one("ExecStopPost"); !strings.Contains(v, "camnode halt-outputs -config ") {
 		p = append(p, fmt.Sprintf("ExecStopPost=%q must run camnode halt-outputs -config", v))
 	}
+	// The boot copy of the audit key is removed by a root step
+	// (docs/audit.md, "The audit key").
+	for _, k := range []string{"ExecStartPre", "ExecStartPost"} {
+		if !slices.ContainsFunc(svc[k], func(v string) bool {
+			return strings.HasPrefix(v, "-+/usr/bin/camnode audit-key-cleanup -config ")
+		}) {
+			p = append(p, k+": must run -+/usr/bin/camnode audit-key-cleanup -config (removes the boot copy of the audit key)")
+		}
+	}
+	// Only the audit key cleanup runs privileged ("+" or "!" prefix).
+	for _, k := range []string{"ExecStartPre", "ExecStart", "ExecStartPost", "ExecReload", "ExecStop", "ExecStopPost", "ExecCondition"} {
+		for _, v := range svc[k] {
+			cmd := strings.TrimLeft(v, "-@:+!|")
+			if strings.ContainsAny(v[:len(v)-len(cmd)], "+!") && !strings.HasPrefix(cmd, "/usr/bin/camnode audit-key-cleanup -config ") {
+				p = append(p, fmt.Sprintf("%s=%s runs privileged: only camnode audit-key-cleanup may", k, v))
+			}
+		}
+	}
 	if v, _ := one("ProcSubset"); v == "pid" {
 		p = append(p, "ProcSubset=pid hides /proc/asound from the audio guard")
 	}
@@ -193,6 +211,9 @@ func TestHardeningProblemsCatchesRegressions(t *testing.T) {
 		{"simple service", "Type=notify", "Type=simple", "Type"},
 		{"no watchdog", "WatchdogSec=10s\n", "", "WatchdogSec"},
 		{"no halt", "ExecStopPost=", "#ExecStopPost=", "ExecStopPost"},
+		{"no key cleanup", "ExecStartPost=-+/usr/bin/camnode audit-key-cleanup", "#ExecStartPost=-+/usr/bin/camnode audit-key-cleanup", "audit-key-cleanup"},
+		{"privileged start", "ExecStart=/usr/bin/camnode run", "ExecStart=+/usr/bin/camnode run", "runs privileged"},
+		{"privileged other pre", "ExecStartPre=-+/usr/bin/camnode audit-key-cleanup", "ExecStartPre=-+/bin/sh -c true\nExecStartPre=-+/usr/bin/camnode audit-key-cleanup", "runs privileged"},
 		{"audio group", "SupplementaryGroups=video gpio", "SupplementaryGroups=video gpio audio", "audio"},
 		{"root", "User=camnode", "User=root", "User"},
 		{"proc subset", "# No ProcSubset=pid", "ProcSubset=pid\n#", "ProcSubset"},

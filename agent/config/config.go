@@ -158,6 +158,18 @@ type Audit struct {
 	// CheckpointInterval: a checkpoint once this long has passed with
 	// records not yet covered by one (and one at every clean stop).
 	CheckpointInterval Duration `toml:"checkpoint_interval"`
+	// RotateSize and RotateAge: audit.jsonl is rotated (renamed
+	// audit-<first seq>.jsonl, the chain continuing in a new audit.jsonl)
+	// once it holds this many bytes or its first record is this old.
+	RotateSize int64    `toml:"rotate_size"`
+	RotateAge  Duration `toml:"rotate_age"`
+	// KeepSize and KeepAge: rotated files are deleted, oldest first, while
+	// all of them together are over KeepSize or a file's last record is
+	// older than KeepAge, but only when the hub has witnessed every record
+	// in it: without a hub, or before it acknowledged them, nothing is
+	// deleted (docs/audit.md, "Retention").
+	KeepSize int64    `toml:"keep_size"`
+	KeepAge  Duration `toml:"keep_age"`
 }
 
 // Log configures logging.
@@ -197,9 +209,10 @@ func Default() Config {
 		Capture: CaptureTime{StopTimeout: Duration(3 * time.Second),
 			RetryMin: Duration(500 * time.Millisecond), RetryMax: Duration(30 * time.Second)},
 		Audio: Audio{PollInterval: Duration(time.Second)},
-		Audit: Audit{CheckpointEvery: 100, CheckpointInterval: Duration(10 * time.Minute)},
-		Log:   Log{Level: "info", Format: "text"},
-		MQTT:  MQTT{Keepalive: Duration(10 * time.Second), HADiscovery: true, TopicPrefix: "camnode"},
+		Audit: Audit{CheckpointEvery: 100, CheckpointInterval: Duration(10 * time.Minute),
+			RotateSize: 4 << 20, RotateAge: Duration(7 * 24 * time.Hour), KeepSize: 256 << 20, KeepAge: Duration(400 * 24 * time.Hour)},
+		Log:  Log{Level: "info", Format: "text"},
+		MQTT: MQTT{Keepalive: Duration(10 * time.Second), HADiscovery: true, TopicPrefix: "camnode"},
 		LiveView: LiveView{UDPPort: 8444, MaxViewers: 4, BitrateKbps: 1500, FPS: 30,
 			AllowedRoles: []string{"staff", "security"}},
 	}
@@ -321,6 +334,14 @@ func (c Config) Validate() error {
 	if c.Audit.CheckpointEvery < 1 || c.Audit.CheckpointEvery > 100000 {
 		bad("audit.checkpoint_every", "%d must be between 1 and 100000", c.Audit.CheckpointEvery)
 	}
+	if c.Audit.RotateSize < 256<<10 || c.Audit.RotateSize > 1<<30 {
+		bad("audit.rotate_size", "%d must be between 262144 (256 KiB) and 1073741824 (1 GiB) bytes", c.Audit.RotateSize)
+	}
+	positive("audit.rotate_age", c.Audit.RotateAge, time.Hour, 366*24*time.Hour)
+	if c.Audit.KeepSize < c.Audit.RotateSize {
+		bad("audit.keep_size", "%d is below audit.rotate_size %d", c.Audit.KeepSize, c.Audit.RotateSize)
+	}
+	positive("audit.keep_age", c.Audit.KeepAge, 24*time.Hour, 100*366*24*time.Hour)
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

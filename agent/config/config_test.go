@@ -43,6 +43,8 @@ var configCases = []struct {
 	{"bad duration", validGPIO + "shutter_confirm_timeout = \"soon\"\n", []string{"not a duration"}},
 	{"duration out of range", validGPIO + "[capture]\nretry_min = \"1s\"\nretry_max = \"500ms\"\n", []string{"capture.retry_max"}},
 	{"audio poll too slow", validGPIO + "[audio]\npoll_interval = \"10s\"\n", []string{"audio.poll_interval"}},
+	{"audit rotation", validGPIO + "[audit]\nrotate_size = 1048576\nrotate_age = \"24h\"\nkeep_size = 8388608\nkeep_age = \"720h\"\n", nil},
+	{"audit rotation bad", validGPIO + "[audit]\nrotate_size = 1000\nrotate_age = \"1s\"\nkeep_size = 10\nkeep_age = \"1h\"\n", []string{"audit.rotate_size", "audit.rotate_age", "audit.keep_size", "audit.keep_age"}},
 	{"bad log level", validGPIO + "[log]\nlevel = \"chatty\"\n", []string{"log.level"}},
 	{"same pin twice", "[gpio]\nled = \"GPIO17\"\nshutter = \"GPIO17\"\n", []string{"already used"}},
 	{"wrong type", validGPIO + "[camera]\nwidth = \"wide\"\n", []string{"width"}},

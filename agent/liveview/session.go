@@ -375,9 +375,8 @@ func (s *Server) finish(sess *session, why string) {
 	sess.endOnce.Do(func() {
 		end := s.clock.Now()
 		c := sess.claims
-		rec := agent.AuditRecord{Kind: "view", Source: Source, Actor: c.Subject, Reason: why,
-			View: &agent.ViewRecord{Session: sess.id, Role: c.Role, Purpose: c.Purpose, Remote: sess.remote,
-				Start: sess.start.UTC(), End: end.UTC(), Frames: sess.frames.Load(), Ended: why}}
+		rec := agent.SessionAudit(agent.KindView, Source, c.Subject, why, agent.SessionRecord{Session: sess.id,
+			Role: c.Role, Purpose: c.Purpose, Remote: sess.remote, Start: sess.start, End: end, Frames: sess.frames.Load()})
 		s.log.Info("live view session ended", "session", sess.id, "viewer", c.Subject, "why", why,
 			"frames", sess.frames.Load())
 		ref := s.node.Load()

@@ -246,7 +246,7 @@ func (l *Link) LinkStatus() agent.LinkStatus {
 	l.stMu.Unlock()
 	if ob := l.cfg.Outbox; ob != nil {
 		obs := ob.Stats()
-		s.AuditUnacked, s.AuditOldest = obs.Pending, obs.Oldest
+		s.AuditUnacked, s.AuditOldest, s.AuditWitnessed = obs.Pending, obs.Oldest, obs.Witnessed
 	}
 	return s
 }

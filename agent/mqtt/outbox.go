@@ -83,6 +83,10 @@ type Outbox struct {
 	// witnessed is the highest chain head the hub acknowledged having
 	// verified (nil: none), persisted in witnessPath.
 	witnessed *agent.ChainHead
+	// high is the highest seq ever queued (persisted by the add lines and,
+	// across compaction, by a seq line): chain records after it are not in
+	// the outbox (Backfill).
+	high uint64
 
 	wake    chan struct{} // records were queued (or marked unsent)
 	changed chan struct{} // the number of pending records changed
@@ -118,6 +122,8 @@ type outboxLine struct {
 	Add      *agent.AuditRecord `json:"add,omitempty"`
 	Ack      string             `json:"ack,omitempty"`
 	Overflow *Overflow          `json:"overflow,omitempty"`
+	// Seq is the highest chain seq ever queued (written at compaction).
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // OpenOutbox opens (creating) the outbox at path and replays it.
@@ -229,16 +235,18 @@ func (o *Outbox) replayFrom(r io.Reader) (damaged int, err error) {
 			continue
 		}
 		switch {
-		case l.Add != nil && l.Ack == "" && l.Overflow == nil:
+		case l.Seq != 0 && l.Add == nil && l.Ack == "" && l.Overflow == nil:
+			o.high = max(o.high, l.Seq)
+		case l.Add != nil && l.Ack == "" && l.Overflow == nil && l.Seq == 0:
 			if l.Add.ID == "" || byID[l.Add.ID] || o.fullLocked(0) {
 				damaged++
 				break
 			}
 			byID[l.Add.ID] = true
 			o.pushLocked(*l.Add)
-		case l.Ack != "" && l.Add == nil && l.Overflow == nil:
+		case l.Ack != "" && l.Add == nil && l.Overflow == nil && l.Seq == 0:
 			o.removeLocked(l.Ack)
-		case l.Overflow != nil && l.Add == nil && l.Ack == "":
+		case l.Overflow != nil && l.Add == nil && l.Ack == "" && l.Seq == 0:
 			o.overflow = *l.Overflow
 		default:
 			damaged++
@@ -250,6 +258,7 @@ func (o *Outbox) replayFrom(r io.Reader) (damaged int, err error) {
 }
 
 func (o *Outbox) pushLocked(rec agent.AuditRecord) {
+	o.high = max(o.high, rec.Seq)
 	b, _ := json.Marshal(rec)
 	o.pending = append(o.pending, pendingRec{rec: rec, size: len(b)})
 	o.bytes += len(b)
@@ -462,6 +471,11 @@ func (o *Outbox) compactedLocked() *bytes.Buffer {
 	if o.overflow.Count > 0 {
 		ov := o.overflow
 		b, _ := json.Marshal(outboxLine{Overflow: &ov})
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	if o.high > 0 {
+		b, _ := json.Marshal(outboxLine{Seq: o.high})
 		buf.Write(b)
 		buf.WriteByte('\n')
 	}

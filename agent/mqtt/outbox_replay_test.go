@@ -55,6 +55,8 @@ var replayCases = []struct {
 	{"NUL bytes", []string{addLine(rec(1)), "\x00\x00\x00", addLine(rec(2))}, "id-0001,id-0002", 1},
 	{"invalid UTF-8", []string{addLine(rec(1)), "{\"ack\":\"\xff\"}", addLine(rec(2))}, "id-0001,id-0002", 1},
 	{"CRLF", []string{addLine(rec(1)) + "\r", addLine(rec(2))}, "id-0001,id-0002", 0},
+	{"high seq line", []string{`{"seq":42}`, addLine(rec(2))}, "id-0002", 0},
+	{"seq with an add", []string{`{"seq":42,"add":` + recJSON(rec(1)) + `}`, addLine(rec(2))}, "id-0002", 1},
 }
 
 func writeLines(t testing.TB, path string, lines []string) {

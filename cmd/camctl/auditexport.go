@@ -102,7 +102,17 @@ func cmdAuditExport(args []string, stdout, stderr io.Writer, now func() time.Tim
 	if len(problems) > 0 {
 		return exitError{code: 2, msg: "camctl audit export: nothing written:\n  " + strings.Join(problems, "\n  ") + "\n" + auditExportUsage}
 	}
-	lines, info, err := selectRecords(src, from, to)
+	var trail io.ReadCloser
+	if *state != "" {
+		trail, _, err = agent.OpenAuditTrail(*state) // rotated files too
+	} else {
+		trail, err = firmware.OpenRegular(src)
+	}
+	if err != nil {
+		return exitError{code: 1, msg: "camctl audit export: nothing written: " + err.Error()}
+	}
+	lines, info, err := selectRecords(trail, src, from, to)
+	trail.Close()
 	if err != nil {
 		return exitError{code: 1, msg: "camctl audit export: nothing written: " + err.Error()}
 	}
@@ -145,14 +155,9 @@ func parseWhen(s string, end bool) (time.Time, error) {
 // selectRecords returns the lines of the records from the first with a
 // time at or after from to the last at or before to, extended to the next
 // checkpoint so that the range is signed.
-func selectRecords(path string, from, to time.Time) ([]byte, bundleInfo, error) {
+func selectRecords(trail io.Reader, path string, from, to time.Time) ([]byte, bundleInfo, error) {
 	info := bundleInfo{Format: bundleFormat, From: from, To: to}
-	f, err := firmware.OpenRegular(path)
-	if err != nil {
-		return nil, info, err
-	}
-	defer f.Close()
-	br := bufio.NewReaderSize(f, agent.MaxAuditLine+1)
+	br := bufio.NewReaderSize(trail, agent.MaxAuditLine+1)
 	var out bytes.Buffer
 	n, started, done := 0, false, false
 	for lineNo := 1; !done; lineNo++ {

@@ -197,8 +197,21 @@ func openBundle(path string) (*bundle, error) {
 				return nil, err
 			}
 		}
-		path = filepath.Join(path, bundleAudit)
-		fallthrough
+		// A node's state directory may hold rotated files before
+		// audit.jsonl (docs/audit.md, "Retention"): read them in chain order.
+		r, names, err := agent.OpenAuditTrail(path)
+		if err != nil {
+			return nil, err
+		}
+		b.auditName = names[len(names)-1]
+		if len(names) > 1 {
+			for i, n := range names {
+				names[i] = filepath.Base(n)
+			}
+			b.auditName = fmt.Sprintf("%s (%d files in order: %s; line numbers count across them)", path, len(names), strings.Join(names, " "))
+		}
+		b.audit, b.close = r, func() { r.Close() }
+		return b, nil
 	case !strings.HasSuffix(path, ".tar"):
 		f, err := firmware.OpenRegular(path)
 		if err != nil {

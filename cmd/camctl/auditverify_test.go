@@ -22,6 +22,13 @@ import (
 // next to it (as on the node's boot partition).
 func nodeStateDir(t *testing.T) (dir string, day time.Time) {
 	t.Helper()
+	return nodeStateDirRotating(t, 0)
+}
+
+// nodeStateDirRotating is nodeStateDir with the trail rotated every
+// rotateSize bytes (0: never).
+func nodeStateDirRotating(t *testing.T, rotateSize int64) (dir string, day time.Time) {
+	t.Helper()
 	installer := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{1}, 32))
 	auditKey := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{2}, 32))
 	day = time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
@@ -38,7 +45,7 @@ func nodeStateDir(t *testing.T) (dir string, day time.Time) {
 	now := day
 	clock := func() time.Time { return now }
 	a, err := agent.OpenAuditChain(filepath.Join(dir, bundleAudit), agent.ChainOptions{Anchor: anchor, Node: "ward-3",
-		Key: auditKey, CheckpointEvery: 10, Now: clock})
+		Key: auditKey, CheckpointEvery: 10, Now: clock, RotateSize: rotateSize})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func (f *fleet) table(w io.Writer) {
 	}
 	sort.Strings(names)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tLINK\tROOM\tZONE\tPRIVACY\tSHUTTER\tCAMERA\tREC\tMASKS\tTEMP\tOUTBOX\tFAULTS")
+	fmt.Fprintln(tw, "NODE\tLINK\tROOM\tZONE\tPRIVACY\tSHUTTER\tCAMERA\tREC\tMASKS\tTEMP\tOUTBOX\tWITNESSED\tFAULTS")
 	for _, name := range names {
 		n := f.nodes[name]
 		link := n.online
@@ -112,7 +112,7 @@ func (f *fleet) table(w io.Writer) {
 		}
 		st := n.status
 		if st == nil {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\n", name, link, n.bad)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\n", name, link, n.bad)
 			continue
 		}
 		zone := st.ZoneClass
@@ -131,8 +131,13 @@ func (f *fleet) table(w io.Writer) {
 		if faults == "" {
 			faults = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", name, link, st.Room, zone, onOff(st.Privacy),
-			st.Shutter, st.Capture, rec, st.Masks, temp, st.Outbox.Pending, faults)
+		// The last chain head the hub witnessed (docs/audit.md).
+		witnessed := "-"
+		if w := st.Outbox.Witnessed; w != nil {
+			witnessed = fmt.Sprintf("seq %d", w.Seq)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", name, link, st.Room, zone, onOff(st.Privacy),
+			st.Shutter, st.Capture, rec, st.Masks, temp, st.Outbox.Pending, witnessed, faults)
 	}
 	tw.Flush()
 }

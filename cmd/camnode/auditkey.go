@@ -28,7 +28,9 @@ const auditKeyFile = "audit.key"
 // unsigned says why (the caller records it as a fault).
 func auditChainOptions(cfg config.Config, id firmware.Identity, idErr error, log *slog.Logger) (opts agent.ChainOptions, unsigned string) {
 	opts = agent.ChainOptions{Node: id.NodeID, CheckpointEvery: cfg.Audit.CheckpointEvery,
-		CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval), Logger: log}
+		CheckpointInterval: time.Duration(cfg.Audit.CheckpointInterval), Logger: log,
+		RotateSize: cfg.Audit.RotateSize, RotateAge: time.Duration(cfg.Audit.RotateAge),
+		KeepSize: cfg.Audit.KeepSize, KeepAge: time.Duration(cfg.Audit.KeepAge)}
 	if idErr != nil {
 		return opts, "no verified identity"
 	}

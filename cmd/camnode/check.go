@@ -97,6 +97,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		results = []checkResult{{"config", checkFail, err.Error()}}
 	} else {
 		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		deps.probe = auditedProbe(deps.probe, checkRecorder(ctx, cfg.Node)) // audited before it opens the camera
 		results = runChecks(ctx, cfg, *noGPIO, *timeout, deps, log)
 		results = append([]checkResult{{"config", checkPass, *path}}, results...)
 	}

@@ -47,6 +47,7 @@ const usage = `usage:
   camnode check-config FILE         validate a configuration file
   camnode check [-config FILE]      installer's self-test of this node
   camnode halt-outputs [-config F]  drive the LED off and the shutter closed (systemd ExecStopPost)
+  camnode audit-key-cleanup [-config F]  remove the boot partition's audit key once the agent has its copy (root)
   camnode version                   print the version
 `
 
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdCheck(ctx, rest, stdout, stderr)
 	case "halt-outputs":
 		return cmdHaltOutputs(ctx, rest, stdout, stderr)
+	case "audit-key-cleanup":
+		return cmdAuditKeyCleanup(rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "camnode", version)
 		return nil

@@ -123,10 +123,19 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 			return err
 		}
 		defer outbox.Close()
+		// Before the chain is opened (it may append and forward a repair
+		// record): what a crash left in the chain but not in the outbox.
+		if n, err := outbox.Backfill(cfg.Node.StateDir); err != nil {
+			log.Error("audit: queuing records missing from the outbox", "err", err)
+		} else if n > 0 {
+			log.Warn("audit: records missing from the outbox (a crash between the two writes) queued for the hub", "records", n)
+		}
 	}
 	chainOpts, unsigned := auditChainOptions(cfg, id, idErr, log.With("component", "audit"))
 	if outbox != nil {
 		chainOpts.Forward = outbox
+		// Retention deletes only what the hub has witnessed.
+		chainOpts.Witnessed = func() *agent.ChainHead { return outbox.Stats().Witnessed }
 	}
 	fileAud, err := agent.OpenAuditChain(filepath.Join(cfg.Node.StateDir, "audit.jsonl"), chainOpts)
 	if err != nil {
@@ -136,6 +145,14 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 		if cerr := fileAud.Close(); cerr != nil {
 			log.Error("audit: closing the chain", "err", cerr)
 		}
+	}()
+	// First in this run's records: a crash of the last run, changes, the boot.
+	stopLife := startAuditLife(cfg, id.NodeID, fileAud, log)
+	defer func() {
+		if p := recover(); p != nil {
+			panic(p) // not a clean stop: the next start records a crash
+		}
+		stopLife(err)
 	}()
 	if unsigned != "" {
 		// The node runs (privacy works without signatures) but says, in
@@ -219,6 +236,7 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 		defer notify.Stopping()
 		go notify.Watchdog(ctx, loopHeartbeat(ctx, a, notify.WatchdogInterval()))
 	}
+	go watchClock(ctx, a, log)
 	lv.serve(ctx, a)
 	runErr := a.Run(ctx)
 	stopLink()

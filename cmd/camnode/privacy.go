@@ -101,6 +101,11 @@ func printStatus(w io.Writer, st agent.Status) {
 				st.Time.Sub(l.AuditOldest).Round(time.Second))
 		}
 		fmt.Fprintf(w, "audit     %s\n", audit)
+		if h := l.AuditWitnessed; h != nil {
+			fmt.Fprintf(w, "          witnessed by the hub up to seq %d (hash %s)\n", h.Seq, h.Hash)
+		} else {
+			fmt.Fprintf(w, "          no chain head witnessed by the hub yet\n")
+		}
 	}
 	if f := st.FaultList(); len(f) > 0 {
 		fmt.Fprintf(w, "faults    %s\n", strings.Join(f, "\n          "))

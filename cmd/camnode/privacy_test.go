@@ -18,7 +18,7 @@ func TestPrintStatusLink(t *testing.T) {
 	st := agent.Status{Node: "n1", Privacy: true, Shutter: "closed", Capture: "off", Audio: "absent", Masks: 3, Time: now}
 	st = st.WithLink(&agent.LinkStatus{State: "down", Failures: 3, LastErrorAt: now.Add(-time.Second),
 		LastError: "broker certificate not signed by the CA in /etc/camnode/ca.pem (x509)", NextAttempt: now.Add(4 * time.Second),
-		AuditUnacked: 5, AuditOldest: now.Add(-90 * time.Second), Fault: `client certificate has CN "x", not the node id "n1"`})
+		AuditUnacked: 5, AuditOldest: now.Add(-90 * time.Second), AuditWitnessed: &agent.ChainHead{Seq: 42, Hash: strings.Repeat("ab", 32)}, Fault: `client certificate has CN "x", not the node id "n1"`})
 	var b strings.Builder
 	printStatus(&b, st)
 	out := b.String()

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/agent/mqtt"
+)
+
+// TestWatchShowsWitnessedHead: `camctl watch` shows, per node, the last
+// chain head the hub witnessed (docs/audit.md, "Hub witness"), and "-"
+// for a node with none.
+func TestWatchShowsWitnessedHead(t *testing.T) {
+	f := &fleet{nodes: map[string]*nodeView{}, prefix: "camnode", change: make(chan struct{}, 1)}
+	f.nodes["ward-3"] = &nodeView{online: "online", status: &mqtt.StatusPayload{Status: agent.Status{Node: "ward-3"},
+		Outbox: mqtt.OutboxStats{Witnessed: &agent.ChainHead{Seq: 1234, Hash: strings.Repeat("0", 64)}}}}
+	f.nodes["ward-4"] = &nodeView{online: "online", status: &mqtt.StatusPayload{Status: agent.Status{Node: "ward-4"}}}
+	var b strings.Builder
+	f.table(&b)
+	lines := strings.Split(b.String(), "\n")
+	if !strings.Contains(lines[0], "WITNESSED") {
+		t.Fatalf("no WITNESSED column:\n%s", b.String())
+	}
+	col := strings.Index(lines[0], "WITNESSED")
+	if got := strings.Fields(lines[1][col:])[0:2]; strings.Join(got, " ") != "seq 1234" {
+		t.Errorf("ward-3 witnessed = %q, want seq 1234:\n%s", got, b.String())
+	}
+	if got := strings.Fields(lines[2][col:])[0]; got != "-" {
+		t.Errorf("ward-4 witnessed = %q, want -:\n%s", got, b.String())
+	}
+}
