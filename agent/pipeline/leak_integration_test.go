@@ -74,7 +74,7 @@ func TestMaskLeakPipeline(t *testing.T) {
 		t.Run(string(p), func(t *testing.T) {
 			pics := encodeLeakScene(t, s, p, 6, capture.NewMasker(s.Masks))
 			for i, pic := range pics {
-				img, err := capturetest.FrameImage(&capture.Frame{Data: pic, Format: capture.Format{Width: s.W, Height: s.H, Pixel: capture.I420}})
+				img, err := capture.FrameImage(&capture.Frame{Data: pic, Format: capture.Format{Width: s.W, Height: s.H, Pixel: capture.I420}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -86,7 +86,7 @@ func TestMaskLeakPipeline(t *testing.T) {
 	}
 	t.Run("control: no masker", func(t *testing.T) {
 		pics := encodeLeakScene(t, s, capture.I420, 2, nil)
-		img, err := capturetest.FrameImage(&capture.Frame{Data: pics[len(pics)-1], Format: capture.Format{Width: s.W, Height: s.H, Pixel: capture.I420}})
+		img, err := capture.FrameImage(&capture.Frame{Data: pics[len(pics)-1], Format: capture.Format{Width: s.W, Height: s.H, Pixel: capture.I420}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -220,7 +220,7 @@ func (s LeakScene) Frames(p capture.PixelFormat, n int) ([][]byte, error) {
 			out = append(out, i420ToNV12(f.Data, s.W, s.H))
 		case capture.MJPEG:
 			var b bytes.Buffer
-			if err := jpeg.Encode(&b, i420Image(f.Data, s.W, s.H), &jpeg.Options{Quality: 90}); err != nil {
+			if err := jpeg.Encode(&b, capture.I420Image(f.Data, s.W, s.H), &jpeg.Options{Quality: 90}); err != nil {
 				return nil, err
 			}
 			out = append(out, b.Bytes())
@@ -239,46 +239,6 @@ func i420ToNV12(d []byte, w, h int) []byte {
 		out[w*h+2*i], out[w*h+2*i+1] = d[w*h+i], d[w*h+cw*ch+i]
 	}
 	return out
-}
-
-func i420Image(d []byte, w, h int) *image.YCbCr {
-	cw, ch := (w+1)/2, (h+1)/2
-	return &image.YCbCr{Y: d[:w*h], Cb: d[w*h : w*h+cw*ch], Cr: d[w*h+cw*ch : w*h+2*cw*ch],
-		YStride: w, CStride: cw, SubsampleRatio: image.YCbCrSubsampleRatio420, Rect: image.Rect(0, 0, w, h)}
-}
-
-// FrameImage returns a raw frame (I420, NV12 or YUYV) as an image, for
-// Check. The image shares f's data where it can.
-func FrameImage(f *capture.Frame) (image.Image, error) {
-	w, h := f.Format.Width, f.Format.Height
-	if n := f.Format.FrameSize(); n == 0 || len(f.Data) < n {
-		return nil, fmt.Errorf("capturetest: %v frame of %d bytes", f.Format, len(f.Data))
-	}
-	d := f.Data
-	cw, ch := (w+1)/2, (h+1)/2
-	switch f.Format.Pixel {
-	case capture.I420:
-		return i420Image(d, w, h), nil
-	case capture.NV12:
-		img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
-		copy(img.Y, d[:w*h])
-		for i := range cw * ch {
-			img.Cb[i], img.Cr[i] = d[w*h+2*i], d[w*h+2*i+1]
-		}
-		return img, nil
-	case capture.YUYV:
-		img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio422)
-		for y := range h {
-			for x := range w {
-				img.Y[y*img.YStride+x] = d[y*2*w+2*x]
-			}
-			for c := range cw {
-				img.Cb[y*img.CStride+c], img.Cr[y*img.CStride+c] = d[y*2*w+4*c+1], d[y*2*w+4*c+3]
-			}
-		}
-		return img, nil
-	}
-	return nil, fmt.Errorf("capturetest: no image of %s", f.Format.Pixel)
 }
 
 // Check checks a decoded picture of the scene. tol is the tolerance at

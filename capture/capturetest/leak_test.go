@@ -36,7 +36,7 @@ func TestLeakScene(t *testing.T) {
 				}
 				f = &pic
 			}
-			img, err := FrameImage(f)
+			img, err := capture.FrameImage(f)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,7 +46,7 @@ func TestLeakScene(t *testing.T) {
 			if err := capture.NewMasker(s.Masks).Apply(f); err != nil {
 				t.Fatal(err)
 			}
-			if img, err = FrameImage(f); err != nil {
+			if img, err = capture.FrameImage(f); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Check(img, 0); err != nil {

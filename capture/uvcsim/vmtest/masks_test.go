@@ -114,7 +114,7 @@ func TestUVCMasks(t *testing.T) {
 					}
 					f = &pic
 				}
-				img, err := capturetest.FrameImage(f)
+				img, err := capture.FrameImage(f)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -124,7 +124,7 @@ func TestUVCMasks(t *testing.T) {
 				if err := masker.Apply(f); err != nil {
 					t.Fatalf("frame %d: %v", i, err)
 				}
-				if img, err = capturetest.FrameImage(f); err != nil {
+				if img, err = capture.FrameImage(f); err != nil {
 					t.Fatal(err)
 				}
 				if err := scene.Check(img, 0); err != nil {
