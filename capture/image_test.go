@@ -4,8 +4,8 @@ package capture
 
 import (
 	"image/color"
-	"time"
 	"testing"
+	"time"
 )
 
 // TestFrameImage: every raw format gives the same picture (a test pattern
