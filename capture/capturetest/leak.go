@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
 	"image/jpeg"
 	"math"
 	"time"
@@ -256,41 +257,32 @@ func (s LeakScene) Check(img image.Image, tol int) error {
 	if b.Dx() != s.W || b.Dy() != s.H {
 		return fmt.Errorf("picture is %dx%d, want %dx%d", b.Dx(), b.Dy(), s.W, s.H)
 	}
-	maxc := func(x, y int) uint32 {
-		r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
-		return max(r, g, bl) >> 8
+	rgba := image.NewRGBA(image.Rect(0, 0, s.W, s.H))
+	draw.Draw(rgba, rgba.Rect, img, b.Min, draw.Src)
+	maxc := func(x, y int) byte {
+		p := rgba.Pix[y*rgba.Stride+4*x:]
+		return max(p[0], p[1], p[2])
 	}
 	var errs []error
-	painted := s.paintedMap()
 	segs := make([][][4]float64, len(s.Masks))
 	for i, m := range s.Masks {
 		segs[i] = s.segments(m)
 	}
-	leaks, ringPix, ringPattern := 0, 0, 0
-	for y := range s.H {
-		for x := range s.W {
-			px, py := float64(x)+0.5, float64(y)+0.5
-			inside, near := false, false
-			for i, m := range s.Masks {
-				d := dist(segs[i], px, py)
-				if s.contains(m, px, py) {
-					inside = true
-					if d >= float64(tol) {
-						if c := maxc(x, y); c > 64 {
-							if leaks < 5 {
-								errs = append(errs, fmt.Errorf("pixel (%d,%d) inside mask %v: max channel %d, not the fill", x, y, m, c))
-							}
-							leaks++
-						}
-					}
-				} else if d < float64(tol+ringSlack) {
-					near = true
+	// Inside each mask, away from its borders inside the picture: the fill.
+	leaks := 0
+	for i, m := range s.Masks {
+		r := s.bounds(m).Intersect(rgba.Rect)
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				px, py := float64(x)+0.5, float64(y)+0.5
+				if !s.contains(m, px, py) || dist(segs[i], px, py) < float64(tol) {
+					continue
 				}
-			}
-			if !inside && !near && painted[y*s.W+x] {
-				ringPix++
-				if maxc(x, y) >= 128 {
-					ringPattern++
+				if c := maxc(x, y); c > 64 {
+					if leaks < 5 {
+						errs = append(errs, fmt.Errorf("pixel (%d,%d) inside mask %v: max channel %d, not the fill", x, y, m, c))
+					}
+					leaks++
 				}
 			}
 		}
@@ -298,13 +290,34 @@ func (s LeakScene) Check(img image.Image, tol int) error {
 	if leaks > 0 {
 		errs = append(errs, fmt.Errorf("%d masked pixels are not the fill colour", leaks))
 	}
+	// Around the masks, where the pattern is painted: the pattern.
+	painted := s.paintedMap()
+	ringPix, ringPattern := 0, 0
+	for y := range s.H {
+	pixel:
+		for x := range s.W {
+			if !painted[y*s.W+x] {
+				continue
+			}
+			px, py := float64(x)+0.5, float64(y)+0.5
+			for i, m := range s.Masks {
+				if s.contains(m, px, py) || dist(segs[i], px, py) < float64(tol+ringSlack) {
+					continue pixel
+				}
+			}
+			ringPix++
+			if maxc(x, y) >= 128 {
+				ringPattern++
+			}
+		}
+	}
 	if ringPix == 0 || ringPattern*10 < ringPix*9 {
 		errs = append(errs, fmt.Errorf("the pattern shows on %d of %d unmasked pixels around the masks: the picture is not the leak scene", ringPattern, ringPix))
 	}
 	luma := make([]byte, capture.StampWidth*capture.StampHeight)
 	for y := range capture.StampHeight {
 		for x := range capture.StampWidth {
-			luma[y*capture.StampWidth+x] = color.GrayModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.Gray).Y
+			luma[y*capture.StampWidth+x] = color.GrayModel.Convert(rgba.RGBAAt(x, y)).(color.Gray).Y
 		}
 	}
 	if _, _, ok := capture.ReadStamp(luma, capture.StampWidth, capture.StampWidth, capture.StampHeight); !ok {
