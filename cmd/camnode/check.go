@@ -87,6 +87,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return exitError{code: 2, msg: "usage: camnode check [-config FILE] [-no-gpio] [-json] [-timeout 5s] | [-config FILE] -snapshot FILE.jpg"}
 	}
 	if *snapshot != "" {
+		if *noGPIO || *asJSON {
+			// The snapshot drives the LED and shutter like the agent: it
+			// cannot skip them, and it prints one line, not check results.
+			return exitError{code: 2, msg: "camnode check: -snapshot takes no -no-gpio or -json"}
+		}
 		cfg, err := config.Load(*path)
 		if err != nil {
 			return exitError{code: 1, msg: "snapshot: " + err.Error()}

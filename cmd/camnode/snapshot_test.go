@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"image/jpeg"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -132,6 +133,15 @@ func TestSnapshotRefusals(t *testing.T) {
 			return filepath.Join(dir, "nope", "snap.jpg"), nil
 		}, "no such directory"},
 	}
+	t.Run("with -no-gpio", func(t *testing.T) {
+		dir := t.TempDir()
+		cfgPath, _ := writeMaskedNode(t, dir, "corridor", "Room 4", masks)
+		err := run(context.Background(), []string{"check", "-config", cfgPath, "-no-gpio", "-snapshot", filepath.Join(dir, "s.jpg")}, nil, io.Discard, io.Discard)
+		var ee exitError
+		if !errors.As(err, &ee) || ee.code != 2 {
+			t.Errorf("-snapshot with -no-gpio: %v, want exit 2", err)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
