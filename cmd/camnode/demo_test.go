@@ -217,6 +217,13 @@ func TestDemoMask(t *testing.T) {
 	if roles["live view:"] != "staff" || roles["as installer:"] != "installer" {
 		t.Errorf("viewer links by label and token role: %v; want a staff live view and an installer link", roles)
 	}
+	for line := range strings.Lines(out.String()) {
+		if f := strings.Fields(line); len(f) == 5 && f[1] == "privacy" && f[2] == "-socket" && f[4] == "status" {
+			if st, code := privacyCmd(t, f[3], "status"); code != 0 || !strings.Contains(st, "masks     1 privacy mask(s) burned into every frame (signed identity)") {
+				t.Errorf("camnode privacy status: exit %d, want the masks line:\n%s", code, st)
+			}
+		}
+	}
 	d.quit()
 
 	var stderr bytes.Buffer
