@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 )
 
 // Privacy masks (issue 13) are part of the signed identity, and only there:
@@ -105,4 +107,51 @@ func collinear(pts [][]float64) bool {
 		}
 	}
 	return true
+}
+
+// ParseMask parses one mask as installers type it (camctl provision -mask,
+// camnode demo -mask): rect:X0,Y0,X1,Y1 or
+// poly:X,Y;X,Y;X,Y... with numbers relative to the picture. The mask is
+// checked as the node will check it (Mask.Validate). Errors quote s.
+func ParseMask(s string) (Mask, error) {
+	kind, rest, ok := strings.Cut(strings.TrimSpace(s), ":")
+	nums := func(s string, n int) ([]float64, error) {
+		parts := strings.Split(s, ",")
+		if n > 0 && len(parts) != n {
+			return nil, fmt.Errorf("%d numbers, want %d", len(parts), n)
+		}
+		out := make([]float64, len(parts))
+		for i, p := range parts {
+			v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a number", strings.TrimSpace(p))
+			}
+			out[i] = v
+		}
+		return out, nil
+	}
+	var m Mask
+	var err error
+	switch {
+	case !ok:
+		return m, fmt.Errorf("%q: want rect:X0,Y0,X1,Y1 or poly:X,Y;X,Y;X,Y...", s)
+	case kind == "rect":
+		if m.Rect, err = nums(rest, 4); err != nil {
+			return m, fmt.Errorf("%q: rect: %v", s, err)
+		}
+	case kind == "poly":
+		for _, pt := range strings.Split(rest, ";") {
+			xy, err := nums(pt, 2)
+			if err != nil {
+				return m, fmt.Errorf("%q: poly point %d: %v", s, len(m.Poly), err)
+			}
+			m.Poly = append(m.Poly, xy)
+		}
+	default:
+		return m, fmt.Errorf("%q: unknown shape %q; want rect: or poly:", s, kind)
+	}
+	if err := m.Validate(); err != nil {
+		return m, fmt.Errorf("%q: %v", s, err)
+	}
+	return m, nil
 }

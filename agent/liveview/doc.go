@@ -93,4 +93,13 @@
 //
 // Every session is audited through the agent (kind "view"): viewer, role,
 // purpose, remote address, start, end, frames sent and why it ended.
+//
+// # Privacy masks
+//
+// The pixels under the identity's privacy masks are blanked by the pipeline
+// before encoding, for every viewer. The live view only tells where they
+// are, and only to a viewer whose token has InstallerRole: the WHEP answer
+// then carries MasksHeader (the masks as JSON, relative coordinates), and
+// the page outlines them over the video so the installer can align them
+// (TestMasksOnlyForInstaller, TestBrowserMaskLeak).
 package liveview

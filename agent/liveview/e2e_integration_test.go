@@ -98,7 +98,11 @@ func startNodeWith(t testing.TB, cam capture.Source, mod ...func(*Config)) *e2eN
 	for _, m := range mod {
 		m(&cfg)
 	}
-	pipe, err := pipeline.New(pipeline.Config{Logger: log})
+	pc := pipeline.Config{Logger: log}
+	if m := capture.NewMasker(cfg.Masks); m != nil {
+		pc.Masker = m // the live view's masks are the identity's, as the node wires them
+	}
+	pipe, err := pipeline.New(pc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +114,7 @@ func startNodeWith(t testing.TB, cam capture.Source, mod ...func(*Config)) *e2eN
 	}
 	aud := &memAudit{}
 	id := firmware.Identity{NodeID: testNode, Site: "Test", Room: "Front desk", ZoneClass: "reception",
-		InitialPrivacy: "off", Installer: "test", IssuedAt: time.Now()}
+		InitialPrivacy: "off", Installer: "test", IssuedAt: time.Now(), Masks: cfg.Masks}
 	a, err := agent.New(agent.Config{Identity: id, StatePath: filepath.Join(t.TempDir(), "privacy.json"), Logger: log},
 		agent.Deps{LED: &gpiotest.LED{}, Shutter: &gpiotest.Shutter{AutoFeedback: true, Feedback: true},
 			Button: &gpiotest.Button{}, Camera: cam, Audit: aud, Sinks: []agent.FrameSink{pipe}})

@@ -142,6 +142,11 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", "/whep/"+sess.id)
 	w.Header().Set("X-Session-Expires", sess.claims.ExpiresAt.UTC().Format(time.RFC3339))
+	if sess.claims.Role == InstallerRole && s.masksJSON != "" {
+		// Where the masks are, for the installer's outline; the pixels
+		// under them were blanked before encoding, whoever views.
+		w.Header().Set(MasksHeader, s.masksJSON)
+	}
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 }

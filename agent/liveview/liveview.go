@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/liveview/token"
 	"github.com/camnode/camnode/agent/pipeline"
+	"github.com/camnode/camnode/firmware"
 )
 
 // Defaults and limits.
@@ -91,7 +93,21 @@ type Config struct {
 	// ConnectTimeout bounds how long an answered offer may hold a viewer
 	// slot before its peer connects; default DefaultConnectTimeout.
 	ConnectTimeout time.Duration
+	// Masks are the identity's privacy masks (issue 13). They are burned
+	// into the picture by the pipeline, never here; the live view only
+	// tells a viewer whose token has InstallerRole where they are (the
+	// MasksHeader of the WHEP answer), so the page can outline them for
+	// aligning. Other viewers learn nothing about them.
+	Masks []firmware.Mask
 }
+
+// InstallerRole is the token role that is shown where the privacy masks
+// are (it must also be one of Config.AllowedRoles to view at all).
+const InstallerRole = "installer"
+
+// MasksHeader carries the privacy masks, as the identity's JSON (relative
+// coordinates), in the WHEP answer to a viewer with InstallerRole.
+const MasksHeader = "X-Camnode-Masks"
 
 func (c *Config) defaults() error {
 	if c.MaxViewers == 0 {
@@ -160,6 +176,9 @@ type Server struct {
 	api    *webrtc.API
 	mux    ice.UDPMux
 
+	// masksJSON is Config.Masks for MasksHeader, or "" without masks.
+	masksJSON string
+
 	node atomic.Pointer[nodeRef]
 	pipe *pipeline.Pipeline
 
@@ -208,8 +227,22 @@ func New(cfg Config) (*Server, error) {
 				"path", cfg.UsedTokensPath, "err", err)
 		}
 	}
+	var masksJSON string
+	for i, m := range cfg.Masks {
+		if err := m.Validate(); err != nil {
+			return nil, fmt.Errorf("liveview: mask %d: %w", i, err)
+		}
+	}
+	if len(cfg.Masks) > 0 {
+		b, err := json.Marshal(cfg.Masks)
+		if err != nil {
+			return nil, fmt.Errorf("liveview: masks: %w", err)
+		}
+		masksJSON = string(b)
+	}
 	s := &Server{
-		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, verify: v,
+		masksJSON: masksJSON,
+		cfg:       cfg, log: cfg.Logger, clock: cfg.Clock, verify: v,
 		lim:      newLimiter(cfg.FailRate, cfg.FailBurst, cfg.Clock.Now),
 		glim:     newLimiter(throttledVerifyRate, throttledVerifyBurst, cfg.Clock.Now),
 		sessions: map[string]*session{},

@@ -21,7 +21,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -105,7 +104,7 @@ func provision(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	var maskProblems []string
 	fs.Func("mask", "privacy mask, signed into the identity, in coordinates relative to the picture (0..1 from\n"+
 		"the top-left): rect:X0,Y0,X1,Y1 or poly:X,Y;X,Y;X,Y... (repeatable, at most 16)", func(s string) error {
-		m, err := parseMask(s)
+		m, err := firmware.ParseMask(s)
 		if err != nil {
 			maskProblems = append(maskProblems, "-mask: "+err.Error())
 		}
@@ -299,52 +298,6 @@ func provision(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		fmt.Fprintf(stdout, "  %s/%s/%-20s %6d bytes  sha256 %s\n", bootMount, bootDir, f.name, len(f.data), hex.EncodeToString(sum[:]))
 	}
 	return nil
-}
-
-// parseMask parses one -mask value: rect:X0,Y0,X1,Y1 or
-// poly:X,Y;X,Y;X,Y... with numbers relative to the picture. The mask is
-// checked as the node will check it (firmware.Mask.Validate).
-func parseMask(s string) (firmware.Mask, error) {
-	kind, rest, ok := strings.Cut(strings.TrimSpace(s), ":")
-	nums := func(s string, n int) ([]float64, error) {
-		parts := strings.Split(s, ",")
-		if n > 0 && len(parts) != n {
-			return nil, fmt.Errorf("%d numbers, want %d", len(parts), n)
-		}
-		out := make([]float64, len(parts))
-		for i, p := range parts {
-			v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
-			if err != nil {
-				return nil, fmt.Errorf("%q is not a number", strings.TrimSpace(p))
-			}
-			out[i] = v
-		}
-		return out, nil
-	}
-	var m firmware.Mask
-	var err error
-	switch {
-	case !ok:
-		return m, fmt.Errorf("%q: want rect:X0,Y0,X1,Y1 or poly:X,Y;X,Y;X,Y...", s)
-	case kind == "rect":
-		if m.Rect, err = nums(rest, 4); err != nil {
-			return m, fmt.Errorf("%q: rect: %v", s, err)
-		}
-	case kind == "poly":
-		for _, pt := range strings.Split(rest, ";") {
-			xy, err := nums(pt, 2)
-			if err != nil {
-				return m, fmt.Errorf("%q: poly point %d: %v", s, len(m.Poly), err)
-			}
-			m.Poly = append(m.Poly, xy)
-		}
-	default:
-		return m, fmt.Errorf("%q: unknown shape %q; want rect: or poly:", s, kind)
-	}
-	if err := m.Validate(); err != nil {
-		return m, fmt.Errorf("%q: %v", s, err)
-	}
-	return m, nil
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

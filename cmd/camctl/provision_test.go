@@ -463,7 +463,7 @@ var maskFlagCases = []struct {
 
 func TestParseMask(t *testing.T) {
 	for _, tc := range maskFlagCases {
-		m, err := parseMask(tc.in)
+		m, err := firmware.ParseMask(tc.in)
 		if tc.want == "" {
 			if err == nil || !strings.Contains(err.Error(), tc.errHas) {
 				t.Errorf("%q: err = %v, want %q", tc.in, err, tc.errHas)
@@ -484,7 +484,7 @@ func FuzzParseMask(f *testing.F) {
 		f.Add(tc.in)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		m, err := parseMask(s)
+		m, err := firmware.ParseMask(s)
 		if err != nil {
 			if !strings.Contains(err.Error(), strconv.Quote(s)) {
 				t.Fatalf("error %v does not quote the value", err)

@@ -67,8 +67,11 @@ type checkDeps struct {
 // cmdCheck is the installer's self-test on a node:
 //
 //	camnode check [-config FILE] [-no-gpio] [-json] [-timeout 5s]
+//	camnode check [-config FILE] -snapshot FILE.jpg
 //
 // It exits 0 when every check passes (warnings allowed) and 1 when any fails.
+// With -snapshot it runs no checks: it writes one masked picture instead
+// (cmdSnapshot).
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -76,11 +79,24 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	noGPIO := fs.Bool("no-gpio", false, "skip the LED and shutter test")
 	asJSON := fs.Bool("json", false, "print the results as JSON")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for each broker's answer")
+	snapshot := fs.String("snapshot", "", "write one masked picture to this JPEG file (audited; camnode.service stopped, privacy off)")
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
 	}
 	if fs.NArg() != 0 || *timeout <= 0 {
-		return exitError{code: 2, msg: "usage: camnode check [-config FILE] [-no-gpio] [-json] [-timeout 5s]"}
+		return exitError{code: 2, msg: "usage: camnode check [-config FILE] [-no-gpio] [-json] [-timeout 5s] | [-config FILE] -snapshot FILE.jpg"}
+	}
+	if *snapshot != "" {
+		if *noGPIO || *asJSON {
+			// The snapshot drives the LED and shutter like the agent: it
+			// cannot skip them, and it prints one line, not check results.
+			return exitError{code: 2, msg: "camnode check: -snapshot takes no -no-gpio or -json"}
+		}
+		cfg, err := config.Load(*path)
+		if err != nil {
+			return exitError{code: 1, msg: "snapshot: " + err.Error()}
+		}
+		return cmdSnapshot(ctx, cfg, *snapshot, stdout, stderr)
 	}
 	deps := checkDeps{
 		root:     os.DirFS("/"),

@@ -21,6 +21,7 @@ import (
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/config"
+	"github.com/camnode/camnode/agent/liveview"
 	"github.com/camnode/camnode/agent/mqtt"
 	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/firmware"
@@ -50,10 +51,25 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	verbose := fs.Bool("v", false, "log every agent transition")
 	withMQTT := fs.Bool("mqtt", true, "run an embedded MQTT broker on loopback and link the node to it")
 	lvAddr := fs.String("liveview", "127.0.0.1:8443", "live-view HTTPS address (\"\" = off); media on the next port (UDP)")
+	var masks []firmware.Mask
+	var maskErrs []string
+	fs.Func("mask", "privacy mask, as camctl provision -mask takes it (rect:X0,Y0,X1,Y1 or poly:X,Y;X,Y;X,Y..., 0..1 of the picture);\n"+
+		"repeat for more. Clinical view: -zone corridor -mask rect:0.55,0.1,0.95,0.9 blanks a consulting room's open door", func(v string) error {
+		m, err := firmware.ParseMask(v)
+		if err != nil {
+			maskErrs = append(maskErrs, "demo: -mask "+err.Error())
+			return nil
+		}
+		masks = append(masks, m)
+		return nil
+	})
 	hostAudio := fs.Bool("host-audio", false, "watch this machine's real sound devices instead of a simulated /dev "+
 		"(a sound card here then locks the camera, as it would on a node)")
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
+	}
+	if len(maskErrs) > 0 {
+		return exitError{code: 2, msg: strings.Join(maskErrs, "\n")}
 	}
 	var w, h int
 	if _, err := fmt.Sscanf(*size, "%dx%d", &w, &h); err != nil {
@@ -72,6 +88,7 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	id := firmware.Identity{
 		NodeID: "demo-node", Site: "Demo Practice", Room: *room, ZoneClass: *zone,
 		InitialPrivacy: *privacy, Installer: "camnode demo", IssuedAt: time.Now().UTC(), HubKey: hub.pub,
+		Masks: masks,
 	}
 	cfg, err := provisionDemo(dir, id)
 	if err != nil {
@@ -82,6 +99,10 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if *lvAddr != "" {
 		if cfg.LiveView, err = hub.liveViewConfig(dir, *lvAddr); err != nil {
 			return err
+		}
+		if len(masks) > 0 {
+			// The installer's link outlines the masks (liveview.InstallerRole).
+			cfg.LiveView.AllowedRoles = append(cfg.LiveView.AllowedRoles, liveview.InstallerRole)
 		}
 	}
 	if err := cfg.Validate(); err != nil {
@@ -142,9 +163,18 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	case !allowed:
 		fmt.Fprintf(stdout, "  live view:       none: %s; the camera never runs on this node, so there is nothing to view\n", lockReason)
 	default:
-		if err := hub.printURL(stdout, "demo-node", *lvAddr); err != nil {
+		if err := hub.printURL(stdout, "demo-node", *lvAddr, "staff"); err != nil {
 			return err
 		}
+		if len(masks) > 0 {
+			if err := hub.printURL(stdout, "demo-node", *lvAddr, liveview.InstallerRole); err != nil {
+				return err
+			}
+		}
+	}
+	if len(masks) > 0 {
+		fmt.Fprintf(stdout, "  privacy masks:   %d, signed into the identity and burned into every picture on the node:\n", len(masks))
+		fmt.Fprintf(stdout, "                   black for every viewer; the installer link also outlines them\n")
 	}
 	if mic != nil {
 		fmt.Fprintf(stdout, "  microphone:      type a + Enter to plug or unplug a simulated USB microphone\n")
@@ -367,6 +397,9 @@ func statusLine(st agent.Status) string {
 	s := fmt.Sprintf("%s | %s | shutter %-7s | camera %-9s", mode, led, st.Shutter, st.Capture)
 	if st.Recording {
 		s += " | " + st.Format
+	}
+	if st.Masks > 0 {
+		s += fmt.Sprintf(" | %d mask(s)", st.Masks)
 	}
 	if !st.CaptureAllowed {
 		s += " | LOCKED: " + st.ZoneReason

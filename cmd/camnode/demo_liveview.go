@@ -86,15 +86,19 @@ func (h demoHub) liveViewConfig(dir, addr string) (config.LiveView, error) {
 	return lv, os.WriteFile(lv.KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
 }
 
-// printURL mints a demo token and prints the viewer URL (token in the
-// fragment, which the browser never sends) and how to mint more.
-func (h demoHub) printURL(w io.Writer, node, addr string) error {
-	tok, err := token.Mint(h.priv, node, "demo-viewer", "staff", "camnode demo", time.Now(), 30*time.Minute)
+// printURL mints a demo token for role and prints the viewer URL (token in
+// the fragment, which the browser never sends) and how to mint more.
+func (h demoHub) printURL(w io.Writer, node, addr, role string) error {
+	tok, err := token.Mint(h.priv, node, "demo-"+role, role, "camnode demo", time.Now(), 30*time.Minute)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "  live view:       https://%s/#token=%s\n", addr, tok)
+	label := "live view:"
+	if role != "staff" {
+		label = "as " + role + ":"
+	}
+	fmt.Fprintf(w, "  %-16s https://%s/#token=%s\n", label, addr, tok)
 	fmt.Fprintf(w, "                   (self-signed certificate; the token opens one session within 30 min; more with:\n")
-	fmt.Fprintf(w, "                   %s token -key %s -node %s -viewer NAME -role staff -purpose WHY)\n", toolPath("camctl"), h.keyFile, node)
+	fmt.Fprintf(w, "                   %s token -key %s -node %s -viewer NAME -role %s -purpose WHY)\n", toolPath("camctl"), h.keyFile, node, role)
 	return nil
 }

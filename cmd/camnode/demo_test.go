@@ -4,7 +4,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -166,5 +170,66 @@ func (w *watchWriter) waitFor(t *testing.T, from int, sub string) int {
 		case <-timeout:
 			t.Fatalf("no %q in the demo's output after offset %d:\n%s", sub, from, s)
 		}
+	}
+}
+
+// TestDemoMask: the clinical-view scenario. A corridor node whose
+// identity carries a mask over a consulting room's open door (-mask, the
+// installer's syntax) streams with the mask active (the status line counts
+// it, from the verified identity the pipeline burns it in from), prints a
+// staff link and an installer link whose token has the installer role (its
+// page outlines the mask), and a malformed -mask is refused with the
+// reason before anything starts.
+func TestDemoMask(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // the demo listens there (and on the next port, UDP)
+	d := startDemo(t, "-zone", "corridor", "-room", "Ward 3 corridor", "-mask", "rect:0.55,0.1,0.95,0.9",
+		"-mqtt=false", "-liveview="+addr, "-size=320x240", "-fps=15")
+	out := d.out
+	at := out.waitFor(t, 0, "privacy masks:   1, signed into the identity and burned into every picture on the node")
+	out.waitFor(t, at, "privacy OFF | LED ● REC | shutter open    | camera streaming | 320x240 I420 15/1 fps | 1 mask(s)")
+	roles := map[string]string{}
+	for _, line := range strings.Split(out.String(), "\n") {
+		_, tok, ok := strings.Cut(line, "#token=")
+		if !ok {
+			continue
+		}
+		parts := strings.Split(tok, ".")
+		if len(parts) != 3 {
+			t.Fatalf("token in %q is not a JWT", line)
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c struct {
+			Role string `json:"role"`
+		}
+		if err := json.Unmarshal(payload, &c); err != nil {
+			t.Fatal(err)
+		}
+		roles[strings.TrimSpace(strings.SplitN(line, "https://", 2)[0])] = c.Role
+	}
+	if roles["live view:"] != "staff" || roles["as installer:"] != "installer" {
+		t.Errorf("viewer links by label and token role: %v; want a staff live view and an installer link", roles)
+	}
+	for line := range strings.Lines(out.String()) {
+		if f := strings.Fields(line); len(f) == 5 && f[1] == "privacy" && f[2] == "-socket" && f[4] == "status" {
+			if st, code := privacyCmd(t, f[3], "status"); code != 0 || !strings.Contains(st, "masks     1 privacy mask(s) burned into every frame (signed identity)") {
+				t.Errorf("camnode privacy status: exit %d, want the masks line:\n%s", code, st)
+			}
+		}
+	}
+	d.quit()
+
+	var stderr bytes.Buffer
+	err = cmdDemo(t.Context(), []string{"-mask", "rect:0.5,0.5,0.2,1", "-mqtt=false", "-liveview="}, strings.NewReader(""), io.Discard, &stderr)
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 2 || !strings.Contains(ee.msg, `-mask "rect:0.5,0.5,0.2,1": rect [0.5 0.5 0.2 1] is empty`) {
+		t.Errorf("malformed -mask: %v; want exit 2 naming the mask", err)
 	}
 }

@@ -64,6 +64,7 @@ func newLiveView(c config.LiveView, id firmware.Identity, allowed bool, stateDir
 		MaxViewers: c.MaxViewers, Pipeline: pipe,
 		UDPPort: c.UDPPort, Interfaces: c.Interfaces, Logger: lg,
 		UsedTokensPath: filepath.Join(stateDir, liveview.UsedTokensFile),
+		Masks:          id.Masks, // outlined for installer-role viewers only
 	})
 	if err != nil {
 		pipe.Close()

@@ -49,28 +49,41 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := newLogger(stderr, cfg.Log)
-	var hw hardware
-	if cfg.GPIO.Simulate {
-		hw = simulatedHardware(nil)
-	} else {
-		if _, err := host.Init(); err != nil {
-			return fmt.Errorf("gpio: %w", err)
-		}
-		devs, err := gpio.Open(cfg.GPIO.Config, log.With("component", "gpio"))
-		if err != nil {
-			return err
-		}
-		hw = hardware{led: devs.LED, shutter: devs.Shutter, halt: devs.Halt}
-		if devs.Button != nil {
-			hw.button = devs.Button
-		}
+	hw, err := openHardware(cfg, log)
+	if err != nil {
+		return err
 	}
 	return runNode(ctx, cfg, hw, nodeOptions{}, log)
 }
 
-// nodeOptions are the extras the demo plugs in.
+// openHardware opens the privacy hardware the configuration names: the
+// real pins through periph, or simulated ones (gpio.simulate).
+func openHardware(cfg config.Config, log *slog.Logger) (hardware, error) {
+	if cfg.GPIO.Simulate {
+		return simulatedHardware(nil), nil
+	}
+	if _, err := host.Init(); err != nil {
+		return hardware{}, fmt.Errorf("gpio: %w", err)
+	}
+	devs, err := gpio.Open(cfg.GPIO.Config, log.With("component", "gpio"))
+	if err != nil {
+		return hardware{}, err
+	}
+	hw := hardware{led: devs.LED, shutter: devs.Shutter, halt: devs.Halt}
+	if devs.Button != nil {
+		hw.button = devs.Button
+	}
+	return hw, nil
+}
+
+// nodeOptions are the extras the demo and camnode check -snapshot plug in.
 type nodeOptions struct {
 	ready func(*agent.Agent) // called once the agent is built
+	// snapshot, for camnode check -snapshot, is the node's only frame
+	// sink; the node then runs without its outward services (no live
+	// view, no MQTT link; the control socket stays, so a running agent
+	// is detected and privacy can be switched on meanwhile).
+	snapshot *snapshotSink
 }
 
 // runNode wires one node and runs it until ctx is done.
@@ -166,11 +179,18 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	go auditTicker(ctx, fileAud, time.Duration(cfg.Audit.CheckpointInterval), log)
 	var aud agent.Auditor = fileAud
 
-	lv, err := newLiveView(cfg.LiveView, id, allowed, cfg.Node.StateDir, log)
-	if err != nil {
-		return err
+	var lv *liveView
+	sinks := []agent.FrameSink(nil)
+	if opts.snapshot != nil {
+		opts.snapshot.setup(id, aud)
+		sinks = []agent.FrameSink{opts.snapshot}
+	} else {
+		if lv, err = newLiveView(cfg.LiveView, id, allowed, cfg.Node.StateDir, log); err != nil {
+			return err
+		}
+		defer lv.close()
+		sinks = lv.sinks()
 	}
-	defer lv.close()
 
 	audio := hw.audio
 	if audio == nil {
@@ -194,7 +214,7 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 		Camera: cam,
 		Audio:  audio,
 		Audit:  aud,
-		Sinks:  lv.sinks(),
+		Sinks:  sinks,
 	})
 	if err != nil {
 		return err
@@ -211,7 +231,7 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	// (LED off, shutter closed, not streaming).
 	linkCtx, stopLink := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopLink()
-	if cfg.MQTT.Enabled() {
+	if cfg.MQTT.Enabled() && opts.snapshot == nil {
 		link, err := newLink(cfg, id, a, outbox, log)
 		if err != nil {
 			ln.Close()

@@ -23,8 +23,14 @@ import (
 // writes a config for it with the synthetic camera and simulated GPIO.
 func writeNode(t *testing.T, dir, zone, room string) (configPath, socket string) {
 	t.Helper()
+	return writeMaskedNode(t, dir, zone, room, nil)
+}
+
+// writeMaskedNode is writeNode with privacy masks in the identity.
+func writeMaskedNode(t *testing.T, dir, zone, room string, masks []firmware.Mask) (configPath, socket string) {
+	t.Helper()
 	cfg, err := provisionDemo(dir, firmware.Identity{NodeID: "node-7", Site: "Test Practice", Room: room,
-		ZoneClass: zone, Installer: "test", IssuedAt: time.Now().UTC()})
+		ZoneClass: zone, Installer: "test", IssuedAt: time.Now().UTC(), Masks: masks})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,7 @@
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
-  const stats = { state: "idle", frames: 0, stamps: 0, width: 0, height: 0, lastCounter: -1, latencies: [], http: 0, error: "", reason: "", polls: 0 };
+  const stats = { masks: 0, state: "idle", frames: 0, stamps: 0, width: 0, height: 0, lastCounter: -1, latencies: [], http: 0, error: "", reason: "", polls: 0 };
   window.camnode = stats;
   let pc = null, location_ = null;
 
@@ -28,6 +28,39 @@
     history.replaceState(null, "", window.location.pathname);
   }
 
+  // Installer view: the node sends where the privacy masks are (relative
+  // coordinates, the signed identity's) only to a viewer whose token has the
+  // installer role; the page outlines them over the video. The pixels under
+  // them were blanked on the node, whoever views.
+  const svgNS = "http://www.w3.org/2000/svg";
+  function showMasks(json) {
+    const svg = $("masks");
+    svg.replaceChildren();
+    stats.masks = 0;
+    $("masknote").textContent = "";
+    svg.hidden = true;
+    if (!json) return;
+    let masks;
+    try { masks = JSON.parse(json); } catch (e) { return; }
+    if (!Array.isArray(masks)) return;
+    for (const m of masks) {
+      let el;
+      if (m && Array.isArray(m.rect) && m.rect.length === 4) {
+        const [x0, y0, x1, y1] = m.rect.map(Number);
+        el = document.createElementNS(svgNS, "rect");
+        el.setAttribute("x", x0); el.setAttribute("y", y0);
+        el.setAttribute("width", x1 - x0); el.setAttribute("height", y1 - y0);
+      } else if (m && Array.isArray(m.poly)) {
+        el = document.createElementNS(svgNS, "polygon");
+        el.setAttribute("points", m.poly.map((p) => Number(p[0]) + "," + Number(p[1])).join(" "));
+      } else continue;
+      svg.appendChild(el);
+      stats.masks++;
+    }
+    svg.hidden = stats.masks === 0;
+    if (stats.masks) $("masknote").textContent = "installer view: " + stats.masks + " privacy mask(s) outlined (blanked on the node)";
+  }
+
   async function waitGathering(pc) {
     if (pc.iceGatheringState === "complete") return;
     await new Promise((resolve) => {
@@ -42,6 +75,7 @@
     const tok = $("token").value.trim();
     if (!tok) { show("no token", "error"); setReason("paste a token first"); return; }
     hangup(false);
+    showMasks(null);
     show("connecting", "");
     setReason("");
     pc = new RTCPeerConnection({ iceServers: [] });
@@ -85,6 +119,7 @@
       return;
     }
     location_ = resp.headers.get("Location");
+    showMasks(resp.headers.get("X-Camnode-Masks"));
     await mine.setRemoteDescription({ type: "answer", sdp: await resp.text() });
     $("token").value = ""; // single use
     $("hangup").disabled = false;
