@@ -223,14 +223,13 @@ func TestLoopbackH264(t *testing.T) {
 		defer tick.Stop()
 		i := -1 // pre-roll
 		defer func() { fed <- i }()
+		started := s.started
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-s.started:
-				if i < 0 {
-					i = 0
-				}
+			case <-started:
+				i, started = 0, nil // the stream starts now, with its first IDR
 			case <-tick.C:
 			}
 			au := aus[0]
