@@ -131,6 +131,7 @@ type sink struct {
 	index      map[uint64]int // capture Seq -> frame number
 	joinAt     int            // frame number of the join, -1 before
 	joinPos    int            // position of that frame in the recording
+	joinSeq    uint64         // its capture sequence number
 	gapsAfter  uint64         // camera sequence gaps at the join
 	lastGaps   uint64
 	broken     int // truncated or noise frames handed to the pipeline
@@ -160,7 +161,7 @@ func (s *sink) Frame(f *capture.Frame) {
 	}
 	join := s.joinAt < 0 && known && pos >= 3 && pos <= 7
 	if join {
-		s.joinAt, s.joinPos, s.gapsAfter = n, pos, f.Dropped
+		s.joinAt, s.joinPos, s.joinSeq, s.gapsAfter = n, pos, f.Seq, f.Dropped
 	}
 	s.mu.Unlock()
 	if join {
@@ -313,8 +314,11 @@ func TestLoopbackH264(t *testing.T) {
 	}
 
 	// The joining viewer: an IDR first, with the sets, within one interval.
+	// The wait is counted in the camera's frames (sequence numbers, which
+	// count the frames lost on the way too) and in frames delivered.
 	first := aout[0]
-	wait := s.index[first.Seq] - s.joinAt
+	wait := int(first.Seq - s.joinSeq)
+	delivered := s.index[first.Seq] - s.joinAt
 	if !first.Key || !startsWithSets(first.Data) {
 		t.Errorf("the joining viewer's first access unit: key %v, sets first %v", first.Key, startsWithSets(first.Data))
 	}
@@ -382,9 +386,9 @@ func TestLoopbackH264(t *testing.T) {
 	ks := func() (int, int) { keys.mu.Lock(); defer keys.mu.Unlock(); return keys.asked, keys.could }
 	asked, could := ks()
 	t.Logf("fed %d frames; captured %d; handed on %d (%d IDRs), decoded %d", last, s.frames, len(aout), idrs, decoded)
-	fmt.Printf("CAMNODE-H264 arch=%s force_key_frame=%v idr_asked=%d idr_could_ask=%d join_pos=%d wait_frames=%d gop=%d "+
+	fmt.Printf("CAMNODE-H264 arch=%s force_key_frame=%v idr_asked=%d idr_could_ask=%d join_pos=%d wait_frames=%d wait_delivered=%d gop=%d "+
 		"aus_out=%d idrs_out=%d decoded=%d corrupt=%d bad_nal=%d broken_in=%d junk_in=%d camera_gaps=%d replaced=%d\n",
-		runtime.GOARCH, v.KeyframesAsked() > 0 || could > 0, asked, could, s.joinPos, wait, gop,
+		runtime.GOARCH, v.KeyframesAsked() > 0 || could > 0, asked, could, s.joinPos, wait, delivered, gop,
 		len(aout), idrs, decoded, st.Corrupt, st.BadNAL, s.broken, s.junk, s.lastGaps, st.Replaced)
 }
 
