@@ -387,6 +387,16 @@ func (p *Pipeline) writeH264(f *capture.Frame) {
 	if !idr && p.waitIDR {
 		return
 	}
+	if idr && !p.ps.ready() {
+		// Nothing could decode it: say so, and ask the camera again.
+		p.setErr(errNoParamSets)
+		p.waitIDR = true
+		p.askCamera()
+		return
+	}
+	if idr && p.Err() == errNoParamSets {
+		p.setErr("")
+	}
 	sl, replaced := p.take()
 	if sl == nil || (replaced && !idr) {
 		p.restart()
@@ -404,6 +414,10 @@ func (p *Pipeline) writeH264(f *capture.Frame) {
 	}
 	p.hand(sl, f, data, idr)
 }
+
+// errNoParamSets is the pipeline's Err while an H.264 camera's IDRs cannot
+// be decoded for want of parameter sets.
+const errNoParamSets = "H.264 camera: no SPS and PPS seen since the stream started (the camera sends them with its first IDR only?); nothing can be shown until it sends them again"
 
 // restart makes H.264 passthrough wait for the camera's next IDR and asks
 // the camera for one, unless it is already waiting (one request per wait).

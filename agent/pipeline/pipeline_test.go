@@ -480,3 +480,41 @@ func TestH264BrokenDropped(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestH264NoParamSets: an IDR that nothing could decode (the camera's SPS
+// and PPS were never seen: sent once, with a frame that was lost) is not
+// handed on; Err says why and the camera is asked for an IDR; once the
+// sets come, the stream starts and the error clears.
+func TestH264NoParamSets(t *testing.T) {
+	aus := recordedAUs(t)
+	sps, pps, _, _ := recordedNALs(t)
+	o := newRecOutput()
+	p := newPipeline(t, Config{}, o)
+	cam := &keyCamera{}
+	p.SetKeyframeSource(cam)
+	p.WriteFrame(h264Frame(stripSetsAU(aus[15]), 1))
+	if p.Err() == "" || cam.asked.Load() != 1 {
+		t.Fatalf("IDR without sets: err %q, camera asked %d times", p.Err(), cam.asked.Load())
+	}
+	p.WriteFrame(h264Frame(stripSetsAU(aus[16]), 2))
+	p.WriteFrame(h264Frame(append(annexB(sps, pps), stripSetsAU(aus[30])...), 3))
+	o.waitAU(t, "the IDR with sets", func(au AU) bool { return au.Seq == 3 && au.Key })
+	if p.Err() != "" {
+		t.Errorf("error after the sets came: %q", p.Err())
+	}
+	for _, au := range o.snapshot() {
+		if au.Seq < 3 {
+			t.Errorf("frame %d handed on before the sets", au.Seq)
+		}
+	}
+}
+
+func stripSetsAU(au []byte) []byte {
+	var out []byte
+	for nal, rest := NextNAL(au); nal != nil; nal, rest = NextNAL(rest) {
+		if t := nal[0] & 0x1f; t != NALSPS && t != NALPPS {
+			out = append(append(out, 0, 0, 0, 1), nal...)
+		}
+	}
+	return out
+}
