@@ -121,29 +121,27 @@ type sink struct {
 	p       *pipeline.Pipeline
 	out     *output
 	kinds   map[string]int // frame bytes -> position in a damaged loop
-	started chan struct{}
+	started chan struct{}  // closed at the first frame: the camera's stream starts
 	stop    func()
 	n       int // stop after n frames
 
-	mu         sync.Mutex
-	format     capture.Format
-	frames     int
-	index      map[uint64]int // capture Seq -> frame number
-	joinAt     int            // frame number of the join, -1 before
-	joinPos    int            // position of that frame in the recording
-	joinSeq    uint64         // its capture sequence number
-	gapsAfter  uint64         // camera sequence gaps at the join
-	lastGaps   uint64
-	broken     int // truncated or noise frames handed to the pipeline
-	junk       int // frames with a junk NAL unit handed to the pipeline
-	closedOnce sync.Once
+	mu        sync.Mutex
+	format    capture.Format
+	frames    int
+	index     map[uint64]int // capture Seq -> frame number
+	joinAt    int            // frame number of the join, -1 before
+	joinPos   int            // position of that frame in the recording
+	joinSeq   uint64         // its capture sequence number
+	gapsAfter uint64         // camera sequence gaps at the join
+	lastGaps  uint64
+	broken    int // truncated or noise frames handed to the pipeline
+	junk      int // frames with a junk NAL unit handed to the pipeline
 }
 
 func (s *sink) Started(f capture.Format) {
 	s.mu.Lock()
 	s.format = f
 	s.mu.Unlock()
-	s.closedOnce.Do(func() { close(s.started) })
 }
 
 func (s *sink) Frame(f *capture.Frame) {
@@ -151,6 +149,9 @@ func (s *sink) Frame(f *capture.Frame) {
 	n := s.frames
 	s.frames++
 	s.index[f.Seq] = n
+	if n == 0 {
+		close(s.started)
+	}
 	s.lastGaps = f.Dropped
 	pos, known := s.kinds[string(f.Data)]
 	switch {
@@ -204,8 +205,11 @@ func TestLoopbackH264(t *testing.T) {
 		kinds[string(feed(aus, recorded+r))] = r
 	}
 
-	// The camera: pre-roll (the device becomes readable), then, once
-	// capture streams, its stream from the first IDR.
+	// The camera: pre-roll (the device becomes readable; the first IDR
+	// with its SPS and PPS, repeated), then, once capture has a frame, its
+	// stream from that IDR on. Under TCG the reader can start late and
+	// v4l2loopback then skips to the newest frame: the first frame camnode
+	// gets is a pre-roll one, so it has seen the sets the camera sends once.
 	ctx, cancel := context.WithTimeout(context.Background(), 4*vmguest.StreamDeadline)
 	defer cancel()
 	lb, err := OpenLoopback(dev, width, height, fps)
