@@ -48,9 +48,11 @@
 // (SetKeyframeSource: capture.V4L2 sets V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME
 // where the device has it), as it is when a viewer joins (RequestKeyframe).
 // Where it cannot be asked, a joining viewer waits at most one keyframe
-// interval of the camera (measured in the VM case, docs/vm-tests.md). With a
-// Masker, H.264 is never passed through (Err says why; capture.Choose
-// never picks it when masks are set).
+// interval of the camera (measured in the VM case, docs/vm-tests.md). An
+// IDR while no SPS and PPS are known (the camera sent them once, with a
+// frame that was lost) is not handed on: Err says why and the camera is
+// asked again. With a Masker, H.264 is never passed through (Err says
+// why; capture.Choose never picks it when masks are set).
 //
 // # Privacy
 //
