@@ -314,7 +314,8 @@ func TestLoopbackH264(t *testing.T) {
 		t.Fatalf("the viewer never joined: %d frames, none at positions 3..7 of a later loop", s.frames)
 	}
 	if len(aout) == 0 {
-		t.Fatal("nothing handed on after the join")
+		t.Fatalf("nothing handed on after the join at frame %d (position %d): pipeline %+v, err %q; camera gaps %d",
+			s.joinAt, s.joinPos, st, p.Err(), s.lastGaps)
 	}
 
 	// The joining viewer: an IDR first, with the sets, within one interval.
