@@ -120,7 +120,8 @@ func (k *keySource) RequestKeyframe() bool {
 type sink struct {
 	p       *pipeline.Pipeline
 	out     *output
-	kinds   map[string]int // frame bytes -> position in a damaged loop
+	kinds   map[string]int  // frame bytes -> position in a damaged loop
+	camera  map[string]bool // every frame the camera sends
 	preroll []byte
 	started chan struct{} // closed at the first pre-roll frame: the camera's stream starts
 	stop    func()
@@ -160,7 +161,7 @@ func (s *sink) Frame(f *capture.Frame) {
 		close(s.started)
 	}
 	switch {
-	case !known && !pre:
+	case !s.camera[string(f.Data)]:
 		s.other++
 	case known && (pos == truncatedAt || pos == noiseAt):
 		s.broken++
@@ -207,9 +208,11 @@ func TestLoopbackH264(t *testing.T) {
 	if len(aus) != recorded {
 		t.Fatalf("%d access units in the recording, want %d", len(aus), recorded)
 	}
-	kinds := map[string]int{}
+	kinds, camera := map[string]int{}, map[string]bool{}
 	for r := range recorded {
 		kinds[string(feed(aus, recorded+r))] = r
+		camera[string(feed(aus, r))] = true
+		camera[string(feed(aus, recorded+r))] = true
 	}
 
 	// The camera: pre-roll (the device becomes readable; the first IDR
@@ -227,7 +230,7 @@ func TestLoopbackH264(t *testing.T) {
 	if err := lb.Write(aus[0]); err != nil {
 		t.Fatal(err)
 	}
-	s := &sink{kinds: kinds, started: make(chan struct{}), preroll: aus[0], index: map[uint64]int{}, joinAt: -1, n: 4*recorded - 10}
+	s := &sink{kinds: kinds, camera: camera, started: make(chan struct{}), preroll: aus[0], index: map[uint64]int{}, joinAt: -1, n: 4*recorded - 10}
 	fed := make(chan int, 1)
 	var feedErr error
 	go func() {
