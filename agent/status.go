@@ -31,7 +31,7 @@ type Status struct {
 	Frames    uint64            `json:"frames"` // frames that passed the gate since start
 	// CameraDropped counts frames the camera dropped since start (gaps in
 	// its sequence numbers); CorruptFrames the frames the pipeline skipped
-	// as corrupt (MJPEG a decoder refused).
+	// as corrupt (MJPEG a decoder refused, H.264 with a broken slice).
 	CameraDropped uint64 `json:"camera_dropped"`
 	CorruptFrames uint64 `json:"corrupt_frames"`
 	Viewers       int    `json:"viewers"`         // live-view sessions open now

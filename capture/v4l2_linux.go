@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -37,7 +38,29 @@ type V4L2 struct {
 
 	mu    sync.Mutex
 	audio string // what the last Stream found about audio inputs
+
+	// IDR requests (RequestKeyframe): canKey while a stream of a device
+	// with V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME runs; wantKey is served by
+	// the streaming loop, which owns the fd.
+	canKey, wantKey atomic.Bool
+	keysAsked       atomic.Uint64
 }
+
+// RequestKeyframe asks the camera for an IDR on its next frame, through
+// V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME (set by the streaming loop at its
+// next frame). It reports whether the streaming device has that control:
+// false means it cannot be asked, and the next IDR comes when the camera
+// sends it (UVC webcams: at their own keyframe interval).
+func (v *V4L2) RequestKeyframe() bool {
+	if !v.canKey.Load() {
+		return false
+	}
+	v.wantKey.Store(true)
+	return true
+}
+
+// KeyframesAsked counts the IDR requests sent to the device.
+func (v *V4L2) KeyframesAsked() uint64 { return v.keysAsked.Load() }
 
 // NewV4L2 validates cfg. It does not touch the device.
 func NewV4L2(cfg V4L2Config) (*V4L2, error) {
@@ -61,7 +84,7 @@ func (v *V4L2) Stream(ctx context.Context, sink Sink) (err error) {
 	if ctx.Err() != nil {
 		return nil
 	}
-	s := &v4l2Stream{cfg: v.cfg, log: v.cfg.Logger, fd: -1, efd: -1}
+	s := &v4l2Stream{cfg: v.cfg, log: v.cfg.Logger, fd: -1, efd: -1, owner: v}
 	defer func() {
 		if p := recover(); p != nil {
 			err = errors.Join(err, fmt.Errorf("capture: V4L2 %s: panic: %v", v.cfg.Device, p))
@@ -119,8 +142,9 @@ func (v *V4L2) Probe() (info ProbeInfo, err error) {
 
 // v4l2Stream is one Stream call: everything it opened, for close.
 type v4l2Stream struct {
-	cfg V4L2Config
-	log *slog.Logger
+	cfg   V4L2Config
+	log   *slog.Logger
+	owner *V4L2 // nil for Probe
 
 	fd        int
 	efd       int // eventfd written when ctx is done
@@ -403,6 +427,14 @@ func (s *v4l2Stream) start(ctx context.Context) error {
 	}
 	s.streaming = true
 	s.frame.Format = s.format
+	if s.owner != nil && s.format.Pixel == H264 {
+		var q C.struct_v4l2_queryctrl
+		q.id = C.V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME
+		if err := s.ioctl(C.VIDIOC_QUERYCTRL, unsafe.Pointer(&q)); err == nil && q.flags&C.V4L2_CTRL_FLAG_DISABLED == 0 {
+			s.owner.canKey.Store(true)
+		}
+		s.log.Info("IDR on request", "device", s.cfg.Device, "force_key_frame", s.owner.canKey.Load())
+	}
 	s.pfd = [2]unix.PollFd{{Fd: int32(s.fd), Events: unix.POLLIN}, {Fd: int32(s.efd), Events: unix.POLLIN}}
 	return nil
 }
@@ -499,6 +531,15 @@ func (s *v4l2Stream) stream(sink Sink) error {
 			s.lost = true
 			return s.errf("poll", fmt.Errorf("%w: revents %#x", ErrLost, re))
 		}
+		if s.format.Pixel == H264 {
+			// Every access unit, in order: later ones refer to the
+			// earlier (newest-wins would break the references).
+			if err := s.drainAll(sink); err != nil {
+				return err
+			}
+			last = time.Now()
+			continue
+		}
 		// Newest frame wins: drain every ready buffer, requeue all but
 		// the newest at once.
 		var newest dequeued
@@ -537,6 +578,43 @@ func (s *v4l2Stream) stream(sink Sink) error {
 			return err
 		}
 	}
+}
+
+// drainAll delivers every ready buffer in order (compressed streams whose
+// frames refer to each other), then serves an IDR request.
+func (s *v4l2Stream) drainAll(sink Sink) error {
+	for {
+		err := s.dqbuf()
+		if err == unix.EAGAIN {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		d := dequeued{index: uint32(s.buf.index), used: uint32(s.buf.bytesused), flags: uint32(s.buf.flags),
+			seq: uint32(s.buf.sequence), sec: int64(s.buf.timestamp.tv_sec), usec: int64(s.buf.timestamp.tv_usec)}
+		if d.flags&C.V4L2_BUF_FLAG_ERROR != 0 {
+			s.errored++
+		} else {
+			s.deliver(sink, d, time.Now())
+		}
+		if err := s.qbuf(d.index); err != nil {
+			return err
+		}
+	}
+	if s.owner != nil && s.owner.canKey.Load() && s.owner.wantKey.Swap(false) {
+		var c C.struct_v4l2_control
+		c.id, c.value = C.V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME, 1
+		if err := s.ioctl(C.VIDIOC_S_CTRL, unsafe.Pointer(&c)); err != nil {
+			if isLost(err) {
+				return s.errf("force key frame", err)
+			}
+			s.log.Warn("could not ask for an IDR", "device", s.cfg.Device, "err", err)
+		} else {
+			s.owner.keysAsked.Add(1)
+		}
+	}
+	return nil
 }
 
 func (s *v4l2Stream) deliver(sink Sink, d dequeued, now time.Time) {
@@ -586,6 +664,10 @@ func (s *v4l2Stream) deliver(sink Sink, d dequeued, now time.Time) {
 // close stops streaming, unmaps and closes, whatever state Stream reached.
 // Errors are reported only when the device was not already lost.
 func (s *v4l2Stream) close() error {
+	if s.owner != nil {
+		s.owner.canKey.Store(false)
+		s.owner.wantKey.Store(false)
+	}
 	var errs []error
 	if s.streaming {
 		typ := C.__u32(C.V4L2_BUF_TYPE_VIDEO_CAPTURE)

@@ -36,4 +36,7 @@ func (v *V4L2) Probe() (ProbeInfo, error) {
 	return ProbeInfo{}, fmt.Errorf("capture: V4L2 %s: V4L2 capture needs Linux with cgo: %w", v.cfg.Device, ErrUnsupported)
 }
 
+// RequestKeyframe reports false: this build streams nothing.
+func (v *V4L2) RequestKeyframe() bool { return false }
+
 var _ Source = (*V4L2)(nil)

@@ -37,7 +37,7 @@ func TestPipelineAllocs(t *testing.T) {
 	i420 := capture.Format{Width: 640, Height: 480, Pixel: capture.I420, FPSNum: 30, FPSDen: 1}
 	yuyv := i420
 	yuyv.Pixel = capture.YUYV
-	sps, pps, idr, pslice := []byte{0x67, 0x42, 0xc0, 0x1f}, []byte{0x68, 0xce, 0x3c, 0x80}, []byte{0x65, 0x88, 0x84}, []byte{0x41, 0x9a, 0x02}
+	sps, pps, idr, pslice := recordedNALs(t) // a real encoder's: the pipeline checks them
 	for _, tc := range []struct {
 		name  string
 		frame capture.Frame

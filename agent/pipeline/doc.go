@@ -32,13 +32,27 @@
 //
 // # H.264 cameras
 //
-// The camera's SPS and PPS are cached on the capture goroutine from every
-// access unit (also while nobody watches: UVC cameras often send them once)
-// and put ahead of every IDR that lacks them. The stream sent starts at
-// the camera's next IDR, and restarts there after a cut or after a frame
-// was replaced before it was sent (later frames may refer to it). With a
-// Masker, H.264 is never passed through (Err says why; capture.Choose
-// never picks it when masks are set).
+// Every access unit is checked first (AUChecker: NAL syntax, emulation
+// prevention, SPS, PPS and every slice header against the sets it names):
+// broken NAL units that are not slices are left out (Stats.BadNAL); an
+// access unit with a broken slice, or nothing sound in it, is skipped
+// whole and counted as corrupt (Stats.Corrupt, CorruptFrames). Damage
+// inside slice data past the header is not seen here; the camera's error
+// flag (V4L2_BUF_FLAG_ERROR) drops such frames in capture. The camera's
+// SPS and PPS are cached on the capture goroutine from every access unit
+// (also while nobody watches: UVC cameras often send them once) and put
+// ahead of every IDR, in that order. The stream sent starts at the
+// camera's next IDR, and restarts there after a cut, a skipped or
+// replaced frame, or a gap in the camera's sequence numbers (later frames
+// may refer to the lost one); the camera is then asked for an IDR
+// (SetKeyframeSource: capture.V4L2 sets V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME
+// where the device has it), as it is when a viewer joins (RequestKeyframe).
+// Where it cannot be asked, a joining viewer waits at most one keyframe
+// interval of the camera (measured in the VM case, docs/vm-tests.md). An
+// IDR while no SPS and PPS are known (the camera sent them once, with a
+// frame that was lost) is not handed on: Err says why and the camera is
+// asked again. With a Masker, H.264 is never passed through (Err says
+// why; capture.Choose never picks it when masks are set).
 //
 // # Privacy
 //

@@ -83,6 +83,9 @@ type paramSets struct {
 
 func (p *paramSets) reset() { p.sps, p.pps = p.sps[:0], p.pps[:0] }
 
+// ready reports whether both sets are cached.
+func (p *paramSets) ready() bool { return len(p.sps) > 0 && len(p.pps) > 0 }
+
 // scan records the SPS and PPS of au and reports whether au holds an IDR
 // slice.
 func (p *paramSets) scan(au []byte) (idr bool) {
@@ -105,7 +108,7 @@ func (p *paramSets) scan(au []byte) (idr bool) {
 // refers to its SPS, and both must precede the slices), whatever the
 // camera sent. Without cached sets, au is appended as it is.
 func (p *paramSets) prepend(dst, au []byte) []byte {
-	if len(p.sps) == 0 || len(p.pps) == 0 {
+	if !p.ready() {
 		return append(dst, au...)
 	}
 	dst = append(append(dst, 0, 0, 0, 1), p.sps...)

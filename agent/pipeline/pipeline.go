@@ -115,8 +115,14 @@ type Encoder interface {
 
 // Stats counts what the pipeline did since it was made.
 type Stats struct {
-	Encoded     uint64 // access units handed to the outputs
-	Corrupt     uint64 // MJPEG frames skipped as corrupt
+	Encoded uint64 // access units handed to the outputs
+	// Corrupt counts frames skipped as corrupt: MJPEG frames that do not
+	// decode, H.264 access units with a broken slice or nothing sound in
+	// them (AUChecker).
+	Corrupt uint64
+	// BadNAL counts the H.264 NAL units left out as broken (AUChecker),
+	// also those of access units skipped whole.
+	BadNAL      uint64
 	Unsupported uint64 // MJPEG frames the decoder does not take
 	Replaced    uint64 // frames replaced by a newer one before encoding
 	Taken       uint64 // frames the pipeline goroutine took and finished with
@@ -149,10 +155,14 @@ type Pipeline struct {
 	lastIn  time.Time
 	inEpoch uint64
 	ps      paramSets // H.264: the camera's newest SPS and PPS
+	chk     AUChecker // H.264: what is broken is left out
 	waitIDR bool      // H.264: drop until the camera's next IDR
+	gaps    uint64    // H.264: the last frame's Dropped (camera sequence gaps)
 
-	encoded, corrupt, unsupported, replaced, taken atomic.Uint64
-	masked                                         atomic.Uint64 // pictures dropped because they could not be masked
+	keys atomic.Pointer[KeyframeSource] // the camera, asked for IDRs
+
+	encoded, corrupt, unsupported, replaced, taken, badNAL atomic.Uint64
+	masked                                                 atomic.Uint64 // pictures dropped because they could not be masked
 
 	// newest-wins hand-off from the capture goroutine to the pipeline
 	// goroutine.
@@ -236,17 +246,46 @@ func (p *Pipeline) Err() string {
 }
 
 // RequestKeyframe asks for an IDR on the next encoded frame (a viewer
-// joined, PLI/FIR).
-func (p *Pipeline) RequestKeyframe() { p.wantKey.Store(true) }
+// joined, PLI/FIR). An H.264 camera's stream is passed through, not
+// encoded: the request goes to the camera (SetKeyframeSource), where it
+// can be asked; where it cannot, a joining viewer waits for the camera's
+// next IDR, at most one keyframe interval of the camera.
+func (p *Pipeline) RequestKeyframe() {
+	p.wantKey.Store(true)
+	p.askCamera()
+}
+
+// KeyframeSource is a camera that can be asked for an IDR:
+// capture.V4L2 through V4L2_CID_MPEG_VIDEO_FORCE_KEY_FRAME. RequestKeyframe
+// reports whether the streaming device can be asked at all.
+type KeyframeSource interface {
+	RequestKeyframe() bool
+}
+
+// SetKeyframeSource sets the camera that RequestKeyframe, and a broken or
+// missing H.264 access unit, asks for an IDR.
+func (p *Pipeline) SetKeyframeSource(k KeyframeSource) {
+	if k == nil {
+		p.keys.Store(nil)
+		return
+	}
+	p.keys.Store(&k)
+}
+
+func (p *Pipeline) askCamera() {
+	if k := p.keys.Load(); k != nil {
+		(*k).RequestKeyframe()
+	}
+}
 
 // Stats returns the counters.
 func (p *Pipeline) Stats() Stats {
-	return Stats{Encoded: p.encoded.Load(), Corrupt: p.corrupt.Load(),
+	return Stats{Encoded: p.encoded.Load(), Corrupt: p.corrupt.Load(), BadNAL: p.badNAL.Load(),
 		Unsupported: p.unsupported.Load(), Replaced: p.replaced.Load(), Taken: p.taken.Load()}
 }
 
-// CorruptFrames implements agent.CorruptCounter: MJPEG frames skipped as
-// corrupt since start.
+// CorruptFrames implements agent.CorruptCounter: frames skipped as
+// corrupt since start (Stats.Corrupt).
 func (p *Pipeline) CorruptFrames() uint64 { return p.corrupt.Load() }
 
 // Viewers implements agent.ViewerCounter by summing its outputs'.
@@ -309,29 +348,58 @@ func (p *Pipeline) WriteFrame(f *capture.Frame) {
 	p.hand(sl, f, data, f.Key)
 }
 
-// writeH264 hands on one access unit of an H.264 camera. The parameter
-// sets are cached here, on the capture goroutine, from every frame (also
-// while no output wants the stream, and before any frame could be
-// replaced), and every IDR is sent with them first (paramSets.prepend). A stream starts,
-// and restarts after a Cut or a replaced frame (which later frames may
-// refer to), at the camera's next IDR.
+// writeH264 hands on one access unit of an H.264 camera. Every access
+// unit is checked first (AUChecker): broken NAL units are left out and
+// counted, an access unit with a broken slice is skipped whole and
+// counted as corrupt. The parameter sets are cached here, on the capture
+// goroutine, from every frame (also while no output wants the stream, and
+// before any frame could be replaced), and every IDR is sent with them
+// first (paramSets.prepend). A stream starts, and restarts after a Cut, a
+// replaced or skipped frame or a gap in the camera's sequence (frames
+// that later ones may refer to), at the camera's next IDR, which is asked
+// for where the camera can be asked (SetKeyframeSource).
 func (p *Pipeline) writeH264(f *capture.Frame) {
 	if ep := p.epochA.Load(); ep != p.inEpoch {
 		p.inEpoch = ep
 		p.ps.reset() // nothing from before the cut is sent after it
 		p.waitIDR = true
 	}
-	idr := p.ps.scan(f.Data)
+	au, bad, ok := p.chk.Check(f.Data)
+	gap := f.Dropped != p.gaps
+	p.gaps = f.Dropped
+	if bad > 0 {
+		p.badNAL.Add(uint64(bad))
+	}
+	if !ok {
+		p.corrupt.Add(1)
+		p.restart()
+		return
+	}
+	idr := p.ps.scan(au)
 	if !p.wanted() {
 		p.waitIDR = true
+		return
+	}
+	if gap && !idr && !p.waitIDR {
+		p.restart() // a frame this one may refer to never came
 		return
 	}
 	if !idr && p.waitIDR {
 		return
 	}
+	if idr && !p.ps.ready() {
+		// Nothing could decode it: say so, and ask the camera again.
+		p.setErr(errNoParamSets)
+		p.waitIDR = true
+		p.askCamera()
+		return
+	}
+	if idr && p.Err() == errNoParamSets {
+		p.setErr("")
+	}
 	sl, replaced := p.take()
 	if sl == nil || (replaced && !idr) {
-		p.waitIDR = true
+		p.restart()
 		if sl != nil {
 			p.put(sl)
 		}
@@ -340,11 +408,24 @@ func (p *Pipeline) writeH264(f *capture.Frame) {
 	p.waitIDR = false
 	var data []byte
 	if idr {
-		data = p.ps.prepend(sl.f.Data[:0], f.Data)
+		data = p.ps.prepend(sl.f.Data[:0], au)
 	} else {
-		data = append(sl.f.Data[:0], f.Data...)
+		data = append(sl.f.Data[:0], au...)
 	}
 	p.hand(sl, f, data, idr)
+}
+
+// errNoParamSets is the pipeline's Err while an H.264 camera's IDRs cannot
+// be decoded for want of parameter sets.
+const errNoParamSets = "H.264 camera: no SPS and PPS seen since the stream started (the camera sends them with its first IDR only?); nothing can be shown until it sends them again"
+
+// restart makes H.264 passthrough wait for the camera's next IDR and asks
+// the camera for one, unless it is already waiting (one request per wait).
+func (p *Pipeline) restart() {
+	if !p.waitIDR {
+		p.waitIDR = true
+		p.askCamera()
+	}
 }
 
 // take returns a free slot, or the pending one (replaced: its frame is

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -304,8 +305,7 @@ func h264Frame(au []byte, seq uint64) *capture.Frame {
 // later IDR; after a Cut nothing is sent until the camera's next IDR; with
 // masks set nothing is passed through and the reason is reported.
 func TestH264Passthrough(t *testing.T) {
-	sps, pps := []byte{0x67, 0x42, 0xc0, 0x1f}, []byte{0x68, 0xce, 0x3c, 0x80}
-	idr, pslice := []byte{0x65, 0x88, 0x84}, []byte{0x41, 0x9a, 0x02}
+	sps, pps, idr, pslice := recordedNALs(t) // a real encoder's: the pipeline checks them
 	o := newRecOutput()
 	o.wanted = false
 	p := newPipeline(t, Config{}, o)
@@ -407,4 +407,114 @@ func TestYUYVConverted(t *testing.T) {
 	if s, want := <-got, "I420 640x480 seq 5 stamp 42 true true"; s != want {
 		t.Fatalf("picture before encoding: %s, want %s", s, want)
 	}
+}
+
+// keyCamera is a KeyframeSource that counts the requests.
+type keyCamera struct{ asked atomic.Int32 }
+
+func (k *keyCamera) RequestKeyframe() bool { k.asked.Add(1); return true }
+
+// TestH264BrokenDropped: a broken access unit from an H.264 camera is
+// never passed on (counted as corrupt, its NAL units as bad), nor is
+// anything after it until the camera's next IDR, which is asked for once;
+// a gap in the camera's sequence is handled the same way; a broken NAL
+// unit that is not a slice is left out of an access unit that is passed on.
+func TestH264BrokenDropped(t *testing.T) {
+	aus := recordedAUs(t)
+	o := newRecOutput()
+	p := newPipeline(t, Config{}, o)
+	cam := &keyCamera{}
+	p.SetKeyframeSource(cam)
+	seq := uint64(0)
+	// write hands one frame to the pipeline; sent ones are waited for, so
+	// that none is replaced by the next (newest wins) in this test.
+	write := func(au []byte, dropped uint64, sent bool) uint64 {
+		seq++
+		f := h264Frame(au, seq)
+		f.Dropped = dropped
+		p.WriteFrame(f)
+		if sent {
+			n := seq
+			o.waitAU(t, fmt.Sprintf("frame %d", n), func(au AU) bool { return au.Seq == n })
+		}
+		return seq
+	}
+	write(aus[0], 0, true)
+	write(aus[1], 0, true)
+	truncated := aus[2][:7] // cut inside the first slice's header
+	bad := write(truncated, 0, false)
+	after := write(aus[3], 0, false) // refers to the frame that was dropped
+	write(aus[15], 0, true)          // the next IDR
+	st := p.Stats()
+	if st.Corrupt != 1 || st.BadNAL != 1 {
+		t.Errorf("corrupt %d, bad NAL units %d, want 1 and 1", st.Corrupt, st.BadNAL)
+	}
+	if n := cam.asked.Load(); n != 1 {
+		t.Errorf("the camera was asked for %d IDRs, want 1", n)
+	}
+
+	// A gap in the camera's sequence: frames after it wait for an IDR.
+	write(aus[16], 0, true)
+	gapped := write(aus[18], 1, false)
+	write(aus[30], 1, true)
+	if n := cam.asked.Load(); n != 2 {
+		t.Errorf("the camera was asked for %d IDRs after the gap, want 2", n)
+	}
+
+	// Garbage that is not a slice is left out; the picture goes on.
+	var nals [][]byte
+	for nal, rest := NextNAL(aus[31]); nal != nil; nal, rest = NextNAL(rest) {
+		nals = append(nals, nal)
+	}
+	junk := append(bytes.Clone(aus[31]), 0, 0, 0, 1, 0x1e, 0xff)
+	kept := write(junk, 1, true)
+	for _, au := range o.snapshot() {
+		if au.Seq == bad || au.Seq == after || au.Seq == gapped {
+			t.Fatalf("frame %d was passed on", au.Seq)
+		}
+		if au.Seq == kept && !bytes.Equal(au.Data, annexB(nals...)) {
+			t.Errorf("passed on %x, want the access unit without the junk", au.Data)
+		}
+	}
+	if st := p.Stats(); st.BadNAL != 2 || st.Corrupt != 1 || p.CorruptFrames() != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestH264NoParamSets: an IDR that nothing could decode (the camera's SPS
+// and PPS were never seen: sent once, with a frame that was lost) is not
+// handed on; Err says why and the camera is asked for an IDR; once the
+// sets come, the stream starts and the error clears.
+func TestH264NoParamSets(t *testing.T) {
+	aus := recordedAUs(t)
+	sps, pps, _, _ := recordedNALs(t)
+	o := newRecOutput()
+	p := newPipeline(t, Config{}, o)
+	cam := &keyCamera{}
+	p.SetKeyframeSource(cam)
+	p.WriteFrame(h264Frame(stripSetsAU(aus[15]), 1))
+	if p.Err() == "" || cam.asked.Load() != 1 {
+		t.Fatalf("IDR without sets: err %q, camera asked %d times", p.Err(), cam.asked.Load())
+	}
+	p.WriteFrame(h264Frame(stripSetsAU(aus[16]), 2))
+	p.WriteFrame(h264Frame(append(annexB(sps, pps), stripSetsAU(aus[30])...), 3))
+	o.waitAU(t, "the IDR with sets", func(au AU) bool { return au.Seq == 3 && au.Key })
+	if p.Err() != "" {
+		t.Errorf("error after the sets came: %q", p.Err())
+	}
+	for _, au := range o.snapshot() {
+		if au.Seq < 3 {
+			t.Errorf("frame %d handed on before the sets", au.Seq)
+		}
+	}
+}
+
+func stripSetsAU(au []byte) []byte {
+	var out []byte
+	for nal, rest := NextNAL(au); nal != nil; nal, rest = NextNAL(rest) {
+		if t := nal[0] & 0x1f; t != NALSPS && t != NALPPS {
+			out = append(append(out, 0, 0, 0, 1), nal...)
+		}
+	}
+	return out
 }

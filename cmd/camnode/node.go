@@ -191,6 +191,9 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 		defer lv.close()
 		sinks = lv.sinks()
 	}
+	if ks, ok := cam.(pipeline.KeyframeSource); ok && lv != nil {
+		lv.pipe.SetKeyframeSource(ks) // an H.264 camera is asked for IDRs where it can be
+	}
 
 	audio := hw.audio
 	if audio == nil {
