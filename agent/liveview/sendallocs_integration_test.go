@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/camnode/camnode/agent/pipeline"
+	"github.com/camnode/camnode/agent/rtph264"
 )
 
 // The receiver process: BenchmarkSendAllocs re-runs the test binary with
@@ -160,7 +161,7 @@ func sendAllocs(b *testing.B, nv int) {
 		return n == nv
 	})
 
-	au := annexB(nalOf(1, 6500)) // 6 packets, as in BenchmarkSharedTrackWrite
+	au := rtph264.AnnexB(rtph264.TestNAL(1, 6500)) // 6 packets, as in BenchmarkSharedTrackWrite
 	pau := &pipeline.AU{Data: au}
 	t0 := time.Now()
 	i := 0
