@@ -249,6 +249,9 @@ func isLoopback(a net.Addr) bool {
 // Record for audit). Sessions are refused until it is set.
 func (s *Server) SetNode(n Node) { s.node.Store(&nodeRef{n}) }
 
+// TLS is the server's TLS configuration (nil: plain RTSP on loopback).
+func (s *Server) TLS() *tls.Config { return s.cfg.TLS }
+
 // Addr is the listening address.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 

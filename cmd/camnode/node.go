@@ -149,11 +149,25 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	go auditTicker(ctx, fileAud, time.Duration(cfg.Audit.CheckpointInterval), log)
 	var aud agent.Auditor = fileAud
 
-	lv, err := newLiveView(cfg.LiveView, id, allowed, cfg.Node.StateDir, log)
+	// One pipeline (one encode) for every output: the live view and the
+	// recorder stream. Closed last, after its outputs.
+	pipe, err := newPipeline(cfg, id, allowed, log)
+	if err != nil {
+		return err
+	}
+	if pipe != nil {
+		defer pipe.Close()
+	}
+	lv, err := newLiveView(cfg.LiveView, id, pipe, cfg.Node.StateDir, log)
 	if err != nil {
 		return err
 	}
 	defer lv.close()
+	rec, err := newRecorder(cfg.Recorder, pipe, log)
+	if err != nil {
+		return err
+	}
+	defer rec.close()
 
 	audio := hw.audio
 	if audio == nil {
@@ -177,7 +191,7 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 		Camera: cam,
 		Audio:  audio,
 		Audit:  aud,
-		Sinks:  lv.sinks(),
+		Sinks:  sinks(pipe),
 	})
 	if err != nil {
 		return err
@@ -220,6 +234,7 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 		go notify.Watchdog(ctx, loopHeartbeat(ctx, a, notify.WatchdogInterval()))
 	}
 	lv.serve(ctx, a)
+	rec.serve(a)
 	runErr := a.Run(ctx)
 	stopLink()
 	ln.Close()
