@@ -49,6 +49,10 @@ func New(mtu int, seq uint16) *Packetizer {
 // SetPayloadType sets the payload type of every packet written from now on.
 func (p *Packetizer) SetPayloadType(pt uint8) { p.pkt.PayloadType = pt }
 
+// Seq is the sequence number of the next packet: the difference of two
+// readings counts the packets written in between (mod 2^16).
+func (p *Packetizer) Seq() uint16 { return p.seq }
+
 // SetSSRC sets the SSRC of every packet written from now on.
 func (p *Packetizer) SetSSRC(ssrc uint32) { p.pkt.SSRC = ssrc }
 
