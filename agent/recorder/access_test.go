@@ -19,7 +19,7 @@ import (
 
 // describe runs DESCRIBE with gortsplib's client (a real client: it
 // answers the Digest challenge from the URL's user and password).
-func describe(t *testing.T, scheme, addr, userinfo string, tc *tls.Config) (*description.Session, error) {
+func describe(t testing.TB, scheme, addr, userinfo string, tc *tls.Config) (*description.Session, error) {
 	t.Helper()
 	u, err := base.ParseURL(scheme + "://" + userinfo + addr + Path)
 	if err != nil {

@@ -31,6 +31,17 @@ func sockIoctl(t *testing.T, c *net.TCPConn, req uint) int {
 	return v
 }
 
+// dropped is the packets gortsplib could not queue for the one session.
+func (ts *testServer) dropped() uint64 {
+	ts.s.mu.Lock()
+	defer ts.s.mu.Unlock()
+	var n uint64
+	for _, sess := range ts.s.sessions {
+		n += sess.dropped.Load()
+	}
+	return n
+}
+
 // serverConn is the server side of the one connection the test made.
 func (ts *testServer) serverConn(t *testing.T) *net.TCPConn {
 	t.Helper()
@@ -86,8 +97,8 @@ func TestCutStalledReader(t *testing.T) {
 				}
 			}
 			// Wait (condition, generous deadline) until the server's send
-			// buffer holds data, then go on writing so that gortsplib's
-			// write queue (256 packets) is full as well.
+			// buffer holds data, then go on writing until gortsplib's
+			// write queue (256 packets) is full as well: it drops packets.
 			srv := ts.serverConn(t)
 			deadline := time.Now().Add(60 * time.Second)
 			for sockIoctl(t, srv, unix.SIOCOUTQ) < 64<<10 {
@@ -96,9 +107,9 @@ func TestCutStalledReader(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			for start := f.next.Load(); f.next.Load() < start+600; {
+			for ts.dropped() == 0 { // the send buffer is full, and so is gortsplib's queue
 				if time.Now().After(deadline) {
-					t.Fatal("feeder stuck")
+					t.Fatalf("gortsplib's write queue never filled (outq %d)", sockIoctl(t, srv, unix.SIOCOUTQ))
 				}
 				time.Sleep(10 * time.Millisecond)
 			}

@@ -66,6 +66,29 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	h.s().end(ctx.Session, why)
 }
 
+// OnStreamWriteError implements gortsplib.ServerHandlerOnStreamWriteError
+// (gortsplib would log every dropped packet to the standard logger): a
+// recorder too slow for the stream loses packets; the first loss of a
+// session is logged, all are counted. It is called from WriteAU, holding
+// s.mu: it must not take it (the session comes from the gortsplib
+// session's user data, set in OnPlay before the session reads the stream).
+func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+	s := h.s()
+	sess, _ := ctx.Session.UserData().(*session)
+	if sess != nil && sess.dropped.Add(1) == 1 {
+		s.log.Warn("recorder too slow: packets dropped", "recorder", sess.name, "remote", sess.remote, "err", ctx.Error)
+	}
+}
+
+// OnPacketsLost implements gortsplib.ServerHandlerOnPacketsLost (RTCP
+// from a recorder; nothing to do but not to log it to stderr).
+func (h *handler) OnPacketsLost(*gortsplib.ServerHandlerOnPacketsLostCtx) {}
+
+// OnDecodeError implements gortsplib.ServerHandlerOnDecodeError.
+func (h *handler) OnDecodeError(ctx *gortsplib.ServerHandlerOnDecodeErrorCtx) {
+	h.s().log.Debug("recorder: undecodable packet from a recorder", "err", ctx.Error)
+}
+
 // OnDescribe implements gortsplib.ServerHandlerOnDescribe. The SDP
 // carries the stream's SPS and PPS, so DESCRIBE waits (bounded) for the
 // first keyframe of the current epoch.
@@ -152,7 +175,9 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 		s.mu.Unlock()
 		return &base.Response{StatusCode: base.StatusOK}, nil
 	}
-	s.sessions[ctx.Session] = &session{name: c.name, remote: c.remote, start: s.clock.Now(), conn: ctx.Conn}
+	sess := &session{name: c.name, remote: c.remote, start: s.clock.Now(), conn: ctx.Conn}
+	s.sessions[ctx.Session] = sess
+	ctx.Session.SetUserData(sess)
 	s.wanted.Add(1)
 	s.mu.Unlock()
 	s.pipe.RequestKeyframe()

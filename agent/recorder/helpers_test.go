@@ -169,7 +169,7 @@ type testServer struct {
 
 const vmsPassword = "secret"
 
-func newTestServer(t *testing.T, plain bool) *testServer {
+func newTestServer(t testing.TB, plain bool) *testServer {
 	t.Helper()
 	pki := mqtttest.NewPKI(t)
 	var tc *tls.Config
@@ -188,7 +188,7 @@ func newTestServer(t *testing.T, plain bool) *testServer {
 	}
 	ts := &testServer{pipe: &fakePipe{}, node: newFakeNode(), pki: pki, addr: ln.Addr().String()}
 	ts.pipe.live.Store(true)
-	ts.s, err = New(Config{Listener: ln, TLS: tc, Recorders: recs, Pipeline: ts.pipe,
+	ts.s, err = New(Config{Listener: ln, TLS: tc, Recorders: recs, Pipeline: ts.pipe, MaxSessions: 8,
 		WriteTimeout: 10 * time.Minute}) // the stalled reader must not be dropped by a timeout first
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +200,7 @@ func newTestServer(t *testing.T, plain bool) *testServer {
 
 // clientTLS is a client configuration trusting the test CA, with the
 // client certificate cn if not "".
-func (ts *testServer) clientTLS(t *testing.T, cn string) *tls.Config {
+func (ts *testServer) clientTLS(t testing.TB, cn string) *tls.Config {
 	t.Helper()
 	c := &tls.Config{ServerName: "127.0.0.1", RootCAs: caPool(t, ts.pki.CAFile())}
 	if cn != "" {
@@ -214,7 +214,7 @@ func (ts *testServer) clientTLS(t *testing.T, cn string) *tls.Config {
 	return c
 }
 
-func caPool(t *testing.T, file string) *x509.CertPool {
+func caPool(t testing.TB, file string) *x509.CertPool {
 	t.Helper()
 	pem, err := os.ReadFile(file)
 	if err != nil {

@@ -26,16 +26,25 @@ import (
 )
 
 // Picture of the test nodes: small, so that x264 and the decoders stay
-// light on a busy 2-core machine, but large enough for the stamp.
+// light on a busy 2-core machine, but large enough for the stamp. The
+// benchmarks use the live view's benchmark picture (640x480@30) instead.
 const (
 	nodeW, nodeH, nodeFPS = 320, 240, 15
+)
+
+// picture is a node's camera size and rate.
+type picture struct{ w, h, fps int }
+
+var (
+	testPicture  = picture{nodeW, nodeH, nodeFPS}
+	benchPicture = picture{640, 480, 30}
 )
 
 // node is a real `camnode run` process with [recorder] on loopback: the
 // recorder "nvr" by client certificate (CN nvr-cert, site CA), "vms" by
 // Digest (password vmsPassword).
 type node struct {
-	t      *testing.T
+	t      testing.TB
 	bin    string
 	dir    string
 	sock   string
@@ -47,7 +56,7 @@ type node struct {
 }
 
 // camnodeBin builds cmd/camnode (or takes $CAMNODE_BIN).
-func camnodeBin(t *testing.T) string {
+func camnodeBin(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("CAMNODE_BIN"); p != "" {
 		return p
@@ -63,7 +72,12 @@ func camnodeBin(t *testing.T) string {
 // startNode provisions a node (signed identity with masks, pinned
 // installer key, site PKI) and runs `camnode run` with privacy off until
 // the recorder stream answers.
-func startNode(t *testing.T, masks []firmware.Mask) *node {
+func startNode(t testing.TB, masks []firmware.Mask) *node {
+	t.Helper()
+	return startNodeWith(t, masks, testPicture)
+}
+
+func startNodeWith(t testing.TB, masks []firmware.Mask, pic picture) *node {
 	t.Helper()
 	n := &node{t: t, bin: camnodeBin(t), dir: t.TempDir(), pki: mqtttest.NewPKI(t),
 		log: &firmwaretest.SyncBuffer{}, exited: make(chan struct{})}
@@ -115,7 +129,7 @@ cert_name = "nvr-cert"
 [[recorder.recorders]]
 name = "vms"
 digest_ha1 = %q
-`, idFile, keysFile, filepath.Join(n.dir, "state"), n.sock, nodeW, nodeH, nodeFPS,
+`, idFile, keysFile, filepath.Join(n.dir, "state"), n.sock, pic.w, pic.h, pic.fps,
 		n.addr, cert, key, n.pki.CAFile(), md5hex("vms:"+Realm+":"+vmsPassword))
 	confFile := filepath.Join(n.dir, "camnode.toml")
 	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
@@ -186,6 +200,9 @@ func (n *node) clientTLS(cn string) *tls.Config {
 	ts := &testServer{pki: n.pki}
 	return ts.clientTLS(n.t, cn)
 }
+
+// pid is the node process's id.
+func (n *node) pid() int { return n.cmd.Process.Pid }
 
 // frameStamps reads the stamps of raw gray frames (w x h, one byte per
 // pixel) in data; frames without a readable stamp are counted.

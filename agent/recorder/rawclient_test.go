@@ -48,7 +48,7 @@ type rawClient struct {
 // dialRaw connects with a small receive buffer (so the server's send
 // buffer fills quickly once the client stops reading), over TLS if tc is
 // set.
-func dialRaw(t *testing.T, addr string, tc *tls.Config) *rawClient {
+func dialRaw(t testing.TB, addr string, tc *tls.Config) *rawClient {
 	t.Helper()
 	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		var serr error
@@ -80,7 +80,7 @@ func dialRaw(t *testing.T, addr string, tc *tls.Config) *rawClient {
 }
 
 // do sends one request and reads its response.
-func (c *rawClient) do(t *testing.T, method base.Method, url string, h base.Header) *base.Response {
+func (c *rawClient) do(t testing.TB, method base.Method, url string, h base.Header) *base.Response {
 	t.Helper()
 	c.cseq++
 	if h == nil {
@@ -118,7 +118,7 @@ func (c *rawClient) do(t *testing.T, method base.Method, url string, h base.Head
 
 // play runs DESCRIBE, SETUP (TCP-interleaved) and PLAY with header h on
 // each request.
-func (c *rawClient) play(t *testing.T, h base.Header) {
+func (c *rawClient) play(t testing.TB, h base.Header) {
 	t.Helper()
 	if res := c.do(t, base.Describe, c.url, cloneHeader(h)); res.StatusCode != base.StatusOK {
 		t.Fatalf("DESCRIBE: %d %s", res.StatusCode, res.StatusMessage)
@@ -161,7 +161,7 @@ func cloneHeader(h base.Header) base.Header {
 }
 
 // login reads the server's Digest challenge; later requests answer it.
-func (c *rawClient) login(t *testing.T, user, pass string) {
+func (c *rawClient) login(t testing.TB, user, pass string) {
 	t.Helper()
 	res := c.do(t, base.Options, c.url, nil)
 	if res.StatusCode != base.StatusOK {

@@ -151,13 +151,14 @@ type connState struct {
 
 // session is one recorder's playing RTSP session.
 type session struct {
-	name   string
-	remote string
-	start  time.Time
-	conn   *gortsplib.ServerConn
-	frames atomic.Uint64
-	bytes  uint64 // set when it ends
-	once   sync.Once
+	name    string
+	remote  string
+	start   time.Time
+	conn    *gortsplib.ServerConn
+	frames  atomic.Uint64
+	dropped atomic.Uint64 // packets gortsplib could not queue (a slow recorder)
+	bytes   uint64        // set when it ends
+	once    sync.Once
 }
 
 // New starts the recorder stream on cfg.Listener and attaches it to the
@@ -416,7 +417,7 @@ func (s *Server) finish(sess *session, why string) {
 			View: &agent.ViewRecord{Session: newID(), Role: "recorder", Purpose: "recording", Remote: sess.remote,
 				Start: sess.start.UTC(), End: end.UTC(), Frames: sess.frames.Load(), Bytes: sess.bytes, Ended: why}}
 		s.log.Info("recorder session ended", "recorder", sess.name, "remote", sess.remote, "why", why,
-			"frames", sess.frames.Load(), "bytes", sess.bytes)
+			"frames", sess.frames.Load(), "bytes", sess.bytes, "dropped_packets", sess.dropped.Load())
 		ref := s.node.Load()
 		if ref == nil {
 			return
