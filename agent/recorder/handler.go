@@ -325,14 +325,22 @@ func (s *Server) credentials(c *connState, req *base.Request) (name, why string)
 	return "", "unsupported authentication method"
 }
 
-// uriMatches accepts the request URL itself or its stream URL (some
-// clients send the stream URL in SETUP, or the base URL with a slash).
+// uriMatches accepts, as the Digest uri, the request URL itself or, for
+// a track URL (".../stream/trackID=0"), the stream URL some clients send
+// in SETUP, each with or without a trailing slash.
 func uriMatches(uri string, u *base.URL) bool {
-	if u == nil {
+	if u == nil || uri == "" {
 		return false
 	}
-	full := u.String()
-	return uri == full || strings.HasPrefix(full, strings.TrimSuffix(uri, "/")) && uri != ""
+	full := strings.TrimSuffix(u.String(), "/")
+	uri = strings.TrimSuffix(uri, "/")
+	if uri == full {
+		return true
+	}
+	if i := strings.LastIndex(full, "/trackID="); i > 0 {
+		return uri == full[:i]
+	}
+	return false
 }
 
 func md5hex(s string) string {
