@@ -123,6 +123,7 @@ listen = %q
 cert_file = %q
 key_file = %q
 client_ca_file = %q
+max_sessions = 8
 [[recorder.recorders]]
 name = "nvr"
 cert_name = "nvr-cert"

@@ -221,11 +221,15 @@ func New(cfg Config) (*Server, error) {
 	_, _ = rand.Read(seq[:])
 	s.pk = rtph264.New(MTU, uint16(seq[0])<<8|uint16(seq[1]))
 	s.pk.SetPayloadType(payloadType)
-	s.ln = &listener{Listener: cfg.Listener, conns: map[string]*net.TCPConn{}}
+	s.ln = &listener{Listener: cfg.Listener, tls: cfg.TLS, conns: map[string]*net.TCPConn{}}
 	s.srv = &gortsplib.Server{
-		Handler:      (*handler)(s),
-		RTSPAddress:  cfg.Listener.Addr().String(),
-		TLSConfig:    cfg.TLS,
+		Handler:     (*handler)(s),
+		RTSPAddress: cfg.Listener.Addr().String(),
+		// TLS is ours (the listener wraps each connection), not
+		// gortsplib's: with its TLSConfig set, gortsplib also offers
+		// SRTP (RTP/SAVP with MIKEY) and encrypts every packet for it
+		// into a second fresh buffer, whether a reader uses it or not.
+		// The recorders take RTP/AVP over TLS.
 		WriteTimeout: cfg.WriteTimeout,
 		// TCP-interleaved only: no UDP or multicast address is set, so
 		// gortsplib refuses every other transport (461).
@@ -452,9 +456,11 @@ func newID() string {
 
 // listener keeps the raw TCP connection of every accepted RTSP
 // connection, so that Cut can abort each with SO_LINGER 0 (below TLS and
-// below gortsplib, whatever they are doing).
+// below gortsplib, whatever they are doing), and wraps it in TLS (the
+// handshake runs on gortsplib's first read).
 type listener struct {
 	net.Listener
+	tls   *tls.Config // nil: plain RTSP (loopback only, see New)
 	mu    sync.Mutex
 	conns map[string]*net.TCPConn // by remote address
 }
@@ -473,6 +479,9 @@ func (l *listener) Accept() (net.Conn, error) {
 		l.mu.Lock()
 		l.conns[tc.RemoteAddr().String()] = tc
 		l.mu.Unlock()
+	}
+	if l.tls != nil {
+		return tls.Server(c, l.tls), nil
 	}
 	return c, nil
 }
