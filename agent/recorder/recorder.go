@@ -165,8 +165,22 @@ type session struct {
 // pipeline. Call SetNode before sessions can start, and Close when done.
 func New(cfg Config) (*Server, error) {
 	if cfg.Listener == nil || cfg.Pipeline == nil {
+		if cfg.Listener != nil {
+			_ = cfg.Listener.Close()
+		}
 		return nil, errors.New("recorder: Listener and Pipeline are required")
 	}
+	s, err := newServer(cfg)
+	if err != nil {
+		_ = cfg.Listener.Close() // the server owns it from New on, also on failure
+		return nil, err
+	}
+	s.pipe.Add(s)
+	return s, nil
+}
+
+// newServer checks cfg and starts the RTSP server.
+func newServer(cfg Config) (*Server, error) {
 	if cfg.MaxSessions == 0 {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
@@ -236,10 +250,8 @@ func New(cfg Config) (*Server, error) {
 		Listen: func(string, string) (net.Listener, error) { return s.ln, nil },
 	}
 	if err := s.srv.Start(); err != nil {
-		_ = cfg.Listener.Close()
 		return nil, fmt.Errorf("recorder: %w", err)
 	}
-	s.pipe.Add(s)
 	return s, nil
 }
 
@@ -309,6 +321,12 @@ func (s *Server) WriteAU(au *pipeline.AU) {
 			s.log.Error("recorder: stream", "err", err)
 			return
 		}
+	}
+	if len(s.sessions) == 0 {
+		// Nobody plays (the live view wants the stream, or a recorder is
+		// between DESCRIBE and PLAY): gortsplib would marshal every
+		// packet for no reader.
+		return
 	}
 	s.out.ntp = au.Time
 	if _, err := s.pk.Packetize(au.Data, ts, &s.out); err != nil {
