@@ -168,11 +168,35 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
-// TestPrivateRefused: while private, DESCRIBE gets 503 "privacy is on";
-// after privacy off, the same recorder plays again.
+// TestPrivateRefused: while private, DESCRIBE, SETUP and PLAY each get
+// 503 "privacy is on"; after privacy off, the same recorder plays again.
 func TestPrivateRefused(t *testing.T) {
 	ts := newTestServer(t, false)
+	f0 := startFeeder(ts.s, 500, 10)
+	c := dialRaw(t, ts.addr, ts.clientTLS(t, "nvr-cert"))
+	if res := c.do(t, base.Describe, c.url, nil); res.StatusCode != base.StatusOK {
+		t.Fatalf("DESCRIBE %d", res.StatusCode)
+	}
+	transport := base.Header{"Transport": base.HeaderValue{"RTP/AVP/TCP;unicast;interleaved=0-1"}}
 	ts.node.private.Store(true)
+	if res := c.do(t, base.Setup, c.url+"/trackID=0", cloneHeader(transport)); res.StatusCode != base.StatusServiceUnavailable ||
+		res.StatusMessage != "privacy is on" {
+		t.Fatalf("SETUP while private: %d %q", res.StatusCode, res.StatusMessage)
+	}
+	ts.node.private.Store(false)
+	res := c.do(t, base.Setup, c.url+"/trackID=0", cloneHeader(transport))
+	if res.StatusCode != base.StatusOK {
+		t.Fatalf("SETUP %d %s", res.StatusCode, res.StatusMessage)
+	}
+	c.sess = strings.Split(res.Header["Session"][0], ";")[0]
+	ts.node.private.Store(true)
+	if res := c.do(t, base.Play, c.url, nil); res.StatusCode != base.StatusServiceUnavailable || res.StatusMessage != "privacy is on" {
+		t.Fatalf("PLAY while private: %d %q", res.StatusCode, res.StatusMessage)
+	}
+	if n := ts.s.Sessions(); n != 0 {
+		t.Fatalf("%d sessions after a refused PLAY", n)
+	}
+	f0.Stop()
 	_, err := describe(t, "rtsps", ts.addr, "", ts.clientTLS(t, "nvr-cert"))
 	if statusOf(err) != base.StatusServiceUnavailable || !strings.Contains(err.Error(), "privacy is on") {
 		t.Fatalf("DESCRIBE while private: %v, want 503 privacy is on", err)
