@@ -235,7 +235,10 @@ func lumaPlanes(data []byte, w, h int) []byte {
 func decodeGray(t *testing.T, file string) []byte {
 	t.Helper()
 	var out, errb bytes.Buffer
-	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-i", file, "-f", "rawvideo", "-pix_fmt", "yuv420p", "-")
+	// Every decoded frame once: no frame-rate conversion (the rawvideo
+	// muxer would otherwise duplicate frames to keep a constant rate).
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-i", file, "-fps_mode", "passthrough",
+		"-f", "rawvideo", "-pix_fmt", "yuv420p", "-")
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("decoding %s: %v\n%s", file, err, errb.String())
