@@ -4,9 +4,14 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"testing"
+	"time"
+
+	"github.com/camnode/camnode/agent/config"
+	"github.com/camnode/camnode/firmware"
 )
 
 // TestRunRecorderZone: a node configured with [recorder] listens on the
@@ -52,5 +57,20 @@ digest_ha1 = "0123456789abcdef0123456789abcdef"
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestPipelineIDRFromRecorder: [recorder] idr_interval sets the one
+// pipeline's longest IDR interval (recorders cut segments on it); without
+// a recorder the pipeline keeps its default.
+func TestPipelineIDRFromRecorder(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	cfg := config.Default()
+	if pc := pipelineConfig(cfg, firmware.Identity{}, log); pc.KeyInterval != 0 {
+		t.Fatalf("no recorder: KeyInterval %v, want the pipeline default", pc.KeyInterval)
+	}
+	cfg.Recorder.Listen, cfg.Recorder.IDRInterval = "127.0.0.1:8322", config.Duration(time.Second)
+	if pc := pipelineConfig(cfg, firmware.Identity{}, log); pc.KeyInterval != time.Second {
+		t.Fatalf("recorder idr_interval 1s: KeyInterval %v", pc.KeyInterval)
 	}
 }
