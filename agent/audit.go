@@ -57,8 +57,6 @@ const (
 	KindCheck        = "check" // camnode check opened the camera
 )
 
-// ViewRecord is the old name of SessionRecord.
-type ViewRecord = SessionRecord
 
 // SessionRecord is what the audit trail keeps of one viewer or recorder
 // session: one shape for both, so a verifier and the hub read them alike.
@@ -70,7 +68,9 @@ type SessionRecord struct {
 	Start   time.Time `json:"start"`
 	End     time.Time `json:"end"`
 	Frames  uint64    `json:"frames"` // frames sent to this viewer
-	Ended   string    `json:"ended"`  // why the session ended
+	// Bytes sent on the session's connection (recorder sessions).
+	Bytes uint64 `json:"bytes,omitempty"`
+	Ended string `json:"ended"` // why the session ended
 }
 
 // SessionAudit is the audit record of a session that ended: kind is

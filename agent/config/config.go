@@ -43,7 +43,48 @@ type Config struct {
 	MQTT    MQTT        `toml:"mqtt"`
 	// LiveView is the WebRTC live view for authorised viewers.
 	LiveView LiveView `toml:"liveview"`
+	// Recorder is the RTSPS stream for the hub's recorder (NVR, VMS).
+	Recorder Recorder `toml:"recorder"`
 }
+
+// Recorder configures the RTSPS stream for named recorders (docs/recording.md):
+// one H.264 track, TCP-interleaved on one port, TLS unless InsecurePlain.
+// It is off unless Listen is set.
+type Recorder struct {
+	// Listen is the RTSPS address, e.g. ":322" or "10.0.0.5:8322".
+	Listen string `toml:"listen"`
+	// CertFile and KeyFile are the server's TLS certificate and key (PEM).
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// ClientCAFile is the site CA that signs recorders' client
+	// certificates; required when a recorder has a cert_name.
+	ClientCAFile string `toml:"client_ca_file"`
+	// InsecurePlain serves plain RTSP (no TLS) and is allowed only on a
+	// loopback listen address (a recorder on the node itself, tests).
+	// Logged at Warn at start. Never for a real deployment.
+	InsecurePlain bool `toml:"insecure_plain"`
+	// IDRInterval is the longest time between two IDRs of the node's
+	// stream, so that recorders can cut segments (default 2s).
+	IDRInterval Duration `toml:"idr_interval"`
+	// MaxSessions bounds the RTSP sessions playing at once.
+	MaxSessions int `toml:"max_sessions"`
+	// Recorders are the named recorders that may pull the stream.
+	Recorders []RecorderAccess `toml:"recorders"`
+}
+
+// RecorderAccess is one named recorder and how it proves who it is:
+// exactly one of CertName (a client certificate signed by ClientCAFile
+// whose subject CN is this name) or DigestHA1 (RTSP Digest: the hex
+// MD5 of "user:camnode:password", user being Name; the password itself is
+// never stored).
+type RecorderAccess struct {
+	Name      string `toml:"name"`
+	CertName  string `toml:"cert_name"`
+	DigestHA1 string `toml:"digest_ha1"`
+}
+
+// Enabled reports whether the recorder stream is configured.
+func (r Recorder) Enabled() bool { return r.Listen != "" }
 
 // LiveView configures the live view (WHEP over HTTPS, one UDP port for
 // media). It is off unless Listen is set. Viewer tokens are verified with
@@ -215,6 +256,7 @@ func Default() Config {
 		MQTT: MQTT{Keepalive: Duration(10 * time.Second), HADiscovery: true, TopicPrefix: "camnode"},
 		LiveView: LiveView{UDPPort: 8444, MaxViewers: 4, BitrateKbps: 1500, FPS: 30,
 			AllowedRoles: []string{"staff", "security"}},
+		Recorder: Recorder{IDRInterval: Duration(2 * time.Second), MaxSessions: 4},
 	}
 }
 
@@ -355,6 +397,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.MQTT.validate()...)
 	errs = append(errs, c.LiveView.validate()...)
+	errs = append(errs, c.Recorder.validate()...)
 	return errors.Join(errs...)
 }
 
@@ -422,12 +465,8 @@ func (l LiveView) validate() []error {
 	if !l.Enabled() {
 		return nil
 	}
-	if host, port, err := net.SplitHostPort(l.Listen); err != nil || port == "" {
-		bad("listen", "%q must be host:port or :port", l.Listen)
-	} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		bad("listen", "%q: port must be 1..65535", l.Listen)
-	} else if host != "" && net.ParseIP(host) == nil && host != "localhost" {
-		bad("listen", "%q: host must be an IP address", l.Listen)
+	if msg := checkListen(l.Listen); msg != "" {
+		bad("listen", "%s", msg)
 	}
 	if l.UDPPort < 1 || l.UDPPort > 65535 {
 		bad("udp_port", "%d must be between 1 and 65535", l.UDPPort)
@@ -461,6 +500,110 @@ func (l LiveView) validate() []error {
 		if !roleRe.MatchString(r) {
 			bad(fmt.Sprintf("allowed_roles[%d]", i), "%q must be a lower-case word", r)
 		}
+	}
+	return errs
+}
+
+// checkListen reports what is wrong with a host:port listen address, or "".
+func checkListen(addr string) string {
+	if host, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return fmt.Sprintf("%q must be host:port or :port", addr)
+	} else if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Sprintf("%q: port must be 1..65535", addr)
+	} else if host != "" && net.ParseIP(host) == nil && host != "localhost" {
+		return fmt.Sprintf("%q: host must be an IP address", addr)
+	}
+	return ""
+}
+
+// Loopback reports whether a listen address is on loopback only.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+var (
+	recorderNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	ha1Re          = regexp.MustCompile(`^[0-9a-f]{32}$`)
+)
+
+func (r Recorder) validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("recorder.%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if !r.Enabled() {
+		if len(r.Recorders) > 0 {
+			bad("listen", "required: recorders are named but the stream has no listen address")
+		}
+		return errs
+	}
+	if msg := checkListen(r.Listen); msg != "" {
+		bad("listen", "%s", msg)
+	} else if r.InsecurePlain && !Loopback(r.Listen) {
+		bad("insecure_plain", "plain RTSP is allowed only on a loopback listen address (127.0.0.1:port), not %q", r.Listen)
+	}
+	absFile := func(key, p, why string) {
+		switch {
+		case p == "":
+			bad(key, "required (%s)", why)
+		case !filepath.IsAbs(p):
+			bad(key, "%q must be an absolute path", p)
+		}
+	}
+	if !r.InsecurePlain {
+		absFile("cert_file", r.CertFile, "the recorder stream is served over TLS (rtsps://) only")
+		absFile("key_file", r.KeyFile, "the recorder stream is served over TLS (rtsps://) only")
+	}
+	if d := r.IDRInterval.D(); d < 500*time.Millisecond || d > 10*time.Second {
+		bad("idr_interval", "%v must be between 500ms and 10s", d)
+	}
+	if r.MaxSessions < 1 || r.MaxSessions > 16 {
+		bad("max_sessions", "%d must be between 1 and 16", r.MaxSessions)
+	}
+	if len(r.Recorders) == 0 {
+		bad("recorders", "needs at least one named recorder (name with cert_name or digest_ha1)")
+	}
+	seen := map[string]bool{}
+	certs := false
+	for i, a := range r.Recorders {
+		key := fmt.Sprintf("recorders[%d]", i)
+		if !recorderNameRe.MatchString(a.Name) {
+			bad(key+".name", "%q must be 1-64 letters, digits, '.', '_' or '-'", a.Name)
+		} else if seen[a.Name] {
+			bad(key+".name", "%q is named twice", a.Name)
+		}
+		seen[a.Name] = true
+		switch {
+		case a.CertName != "" && a.DigestHA1 != "":
+			bad(key, "set cert_name or digest_ha1, not both")
+		case a.CertName == "" && a.DigestHA1 == "":
+			bad(key, "needs cert_name (client certificate) or digest_ha1 (RTSP Digest)")
+		case a.CertName != "":
+			certs = true
+			if r.InsecurePlain {
+				bad(key+".cert_name", "client certificates need TLS; insecure_plain serves plain RTSP")
+			}
+			if len(a.CertName) > 64 || strings.ContainsAny(a.CertName, "\x00\n") {
+				bad(key+".cert_name", "%q is not a certificate name", a.CertName)
+			}
+		default:
+			if !ha1Re.MatchString(a.DigestHA1) {
+				bad(key+".digest_ha1", "must be the 32 lower-case hex digits of MD5(\"%s:camnode:<password>\") (never the password)", a.Name)
+			}
+		}
+	}
+	if certs {
+		absFile("client_ca_file", r.ClientCAFile, "a recorder authenticates with a client certificate")
+	} else if r.ClientCAFile != "" && !filepath.IsAbs(r.ClientCAFile) {
+		bad("client_ca_file", "%q must be an absolute path", r.ClientCAFile)
 	}
 	return errs
 }

@@ -7,6 +7,8 @@ package liveview
 import (
 	"bufio"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -21,7 +23,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/pion/ice/v4"
+
+	"github.com/camnode/camnode/agent/recorder"
 )
 
 // inetSocket is one of this process's TCP or UDP sockets, from /proc/net.
@@ -79,12 +85,17 @@ func hexPort(addr string) (string, int) {
 	return a, int(n)
 }
 
-// TestExposure: while two viewers watch, the node's live view holds the
-// HTTPS listener and its connections, and UDP sockets on its one media
-// port (one per local address of the configured interfaces), nothing
-// else: no mDNS listener (5353), no per-session or per-candidate sockets,
-// no STUN gatherer. The viewers in this process each use one known port of
-// their own, so every new socket is accounted for by port.
+// TestExposure: while two viewers watch and a recorder pulls the RTSP
+// stream (a second output of the same pipeline), the node holds the HTTPS
+// listener and its connections, UDP sockets on its one media port (one
+// per local address of the configured interfaces), and the recorder
+// port's TCP listener and connections, nothing else: no mDNS listener
+// (5353), no per-session or per-candidate sockets, no STUN gatherer, no
+// RTP/RTCP UDP ports for RTSP. After a privacy cut, the recorder port
+// holds only its listener. (In a clinical zone the port is never opened:
+// cmd/camnode TestRunRecorderZone.) The viewers and the recorder in this
+// process each use known ports, so every new socket is accounted for by
+// port.
 func TestExposure(t *testing.T) {
 	before := map[string]bool{}
 	for _, s := range processSockets(t) {
@@ -92,7 +103,7 @@ func TestExposure(t *testing.T) {
 	}
 
 	k := newKeys(t)
-	s, _ := newServer(t, k, nil)
+	s, n := newServer(t, k, nil)
 	ts := httptest.NewUnstartedServer(s.Handler())
 	ts.StartTLS()
 	t.Cleanup(ts.Close)
@@ -150,37 +161,101 @@ func TestExposure(t *testing.T) {
 		waitFor(t, r.ssrc, 10*time.Second, "media")
 	}
 
-	var node, viewers, unexplained []string
-	for _, sk := range processSockets(t) {
-		if before[sk.inode] {
-			continue
+	recPort, rec := startRecorder(t, s, n)
+	waitCond(t, 10*time.Second, "recorder session", func() bool { return rec.Sessions() == 1 })
+
+	check := func(state string, wantRecConns int) {
+		t.Helper()
+		var node, viewers, unexplained []string
+		recConns := 0
+		for _, sk := range processSockets(t) {
+			if before[sk.inode] {
+				continue
+			}
+			tcp := strings.HasPrefix(sk.proto, "tcp")
+			switch {
+			case tcp && sk.local == httpsPort: // the listener and its accepted connections
+				node = append(node, sk.String())
+			case tcp && sk.peer == httpsPort: // the viewers' HTTPS client
+				viewers = append(viewers, sk.String())
+			case !tcp && sk.local == mediaPorts[0]:
+				node = append(node, sk.String())
+			case !tcp && viewerPorts[sk.local]:
+				viewers = append(viewers, sk.String())
+			case tcp && sk.local == recPort: // the recorder listener and its connections
+				node = append(node, sk.String())
+				if sk.state == "01" { // ESTABLISHED
+					recConns++
+				}
+			case tcp && sk.peer == recPort: // the test's recorder client
+				viewers = append(viewers, sk.String())
+			default:
+				unexplained = append(unexplained, sk.String())
+			}
 		}
-		tcp := strings.HasPrefix(sk.proto, "tcp")
-		switch {
-		case tcp && sk.local == httpsPort: // the listener and its accepted connections
-			node = append(node, sk.String())
-		case tcp && sk.peer == httpsPort: // the viewers' HTTPS client
-			viewers = append(viewers, sk.String())
-		case !tcp && sk.local == mediaPorts[0]:
-			node = append(node, sk.String())
-		case !tcp && viewerPorts[sk.local]:
-			viewers = append(viewers, sk.String())
-		default:
-			unexplained = append(unexplained, sk.String())
+		t.Logf("%s: node (HTTPS :%d, media :%d, recorder :%d):\n  %s", state, httpsPort, mediaPorts[0], recPort, strings.Join(node, "\n  "))
+		if len(unexplained) > 0 {
+			t.Errorf("%s: sockets that are neither the HTTPS port, the media port, the recorder port nor the test's clients:\n  %s\nclients:\n  %s",
+				state, strings.Join(unexplained, "\n  "), strings.Join(viewers, "\n  "))
+		}
+		listeners := 0
+		for _, n := range node {
+			if strings.Contains(n, "state 0A") {
+				listeners++
+			}
+		}
+		if listeners != 2 {
+			t.Errorf("%s: %d TCP listeners, want 2 (HTTPS, recorder)", state, listeners)
+		}
+		if recConns != wantRecConns {
+			t.Errorf("%s: %d connections on the recorder port, want %d", state, recConns, wantRecConns)
 		}
 	}
-	t.Logf("node (HTTPS :%d, media :%d):\n  %s", httpsPort, mediaPorts[0], strings.Join(node, "\n  "))
-	if len(unexplained) > 0 {
-		t.Errorf("sockets that are neither the HTTPS port, the media port nor the test's viewers:\n  %s\nviewers:\n  %s",
-			strings.Join(unexplained, "\n  "), strings.Join(viewers, "\n  "))
+	check("viewing and recording", 1)
+
+	gate.Lock()
+	n.setPrivate(true)
+	s.pipe.Cut()
+	gate.Unlock()
+	check("private", 0)
+}
+
+// startRecorder attaches the recorder stream (plain RTSP on loopback,
+// Digest) to s's pipeline and starts one recorder pulling it over TCP.
+func startRecorder(t *testing.T, s *Server, n *fakeNode) (int, *recorder.Server) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	listeners := 0
-	for _, n := range node {
-		if strings.Contains(n, "state 0A") {
-			listeners++
-		}
+	sum := md5.Sum([]byte("nvr:" + recorder.Realm + ":pw"))
+	rec, err := recorder.New(recorder.Config{Listener: ln, Pipeline: s.pipe,
+		Recorders: []recorder.Access{{Name: "nvr", DigestHA1: hex.EncodeToString(sum[:])}}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if listeners != 1 {
-		t.Errorf("%d TCP listeners, want 1 (HTTPS)", listeners)
+	rec.SetNode(n)
+	t.Cleanup(func() { _ = rec.Close() })
+	port := ln.Addr().(*net.TCPAddr).Port
+	u, err := base.ParseURL(fmt.Sprintf("rtsp://nvr:pw@127.0.0.1:%d%s", port, recorder.Path))
+	if err != nil {
+		t.Fatal(err)
 	}
+	tcp := gortsplib.TransportTCP
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Transport: &tcp}
+	if err := c.Start2(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Play(nil); err != nil {
+		t.Fatal(err)
+	}
+	return port, rec
 }

@@ -35,7 +35,26 @@ func TestAuditPayloadIsTheChainLine(t *testing.T) {
 		{ID: agent.NewAuditID(), Time: time.Date(2026, 3, 1, 9, 0, 0, 123456789, paris), Node: "n1", Kind: "privacy", Source: agent.SourceLocal, Actor: "uid 1000 <root> & co", Privacy: "off"},
 		{ID: agent.NewAuditID(), Time: time.Date(2026, 3, 1, 9, 0, 1, 0, time.UTC), Node: "n1", Kind: "refusal", Reason: "ünïcödé \u2028 line sep \x7f \"quoted\""},
 		{ID: agent.NewAuditID(), Time: time.Date(2026, 3, 1, 9, 0, 2, 500, time.Local), Node: "n1", Kind: "view", Actor: "dr who",
-			View: &agent.ViewRecord{Session: "s", Role: "staff", Purpose: "p", Remote: "[::1]:1", Start: time.Date(2026, 3, 1, 9, 0, 0, 0, paris), Frames: 7, Ended: "bye"}},
+			View: &agent.SessionRecord{Session: "s", Role: "staff", Purpose: "p", Remote: "[::1]:1", Start: time.Date(2026, 3, 1, 9, 0, 0, 0, paris), Frames: 7, Ended: "bye"}},
+		// A recorder-stream session (agent/recorder): kind record, with bytes.
+		{ID: agent.NewAuditID(), Time: time.Date(2026, 3, 1, 9, 0, 3, 0, time.UTC), Node: "n1", Kind: agent.KindRecording, Source: "recorder", Actor: "mediamtx",
+			Reason: "privacy: gate closed", View: &agent.SessionRecord{Session: "r", Role: "recorder", Purpose: "recording", Remote: "10.0.0.2:5000",
+				Start: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC), End: time.Date(2026, 3, 1, 9, 0, 3, 0, time.UTC), Frames: 90, Bytes: 123456, Ended: "privacy: gate closed"}},
+		// A push session to the hub's media server (agent/recorder/push).
+		agent.SessionAudit(agent.KindRecording, "push", "rtsps://hub:322/n1", "privacy: cut", agent.SessionRecord{Session: "p",
+			Role: "recorder", Purpose: "push", Remote: "hub:322", Start: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC),
+			End: time.Date(2026, 3, 1, 9, 0, 4, 0, time.UTC), Frames: 120, Bytes: 654321}),
+		{ID: agent.NewAuditID(), Time: time.Date(2026, 3, 1, 9, 0, 5, 0, time.UTC), Node: "n1", Kind: agent.KindFault, Source: agent.SourceAgent,
+			Fault: "audio", Reason: "audio device present: card0"},
+		{ID: agent.NewAuditID(), Time: time.Date(2026, 3, 1, 9, 0, 6, 0, time.UTC), Node: "n1", Kind: agent.KindBoot, Source: agent.SourceAgent,
+			Life: &agent.LifeRecord{Version: "v1", BootID: "b", PID: 42, Identity: strings.Repeat("a", 64), Config: strings.Repeat("b", 64), ClockSync: agent.ClockSynchronized}},
+		{ID: agent.NewAuditID(), Time: time.Date(2026, 3, 1, 9, 0, 7, 0, time.UTC), Node: "n1", Kind: agent.KindClock, Source: agent.SourceAgent,
+			Life: &agent.LifeRecord{Jump: "+1h0m0s", ClockSync: agent.ClockUnsynchronized}},
+	}
+	for i := range recs {
+		if recs[i].ID == "" {
+			recs[i].ID, recs[i].Time, recs[i].Node = agent.NewAuditID(), time.Date(2026, 3, 1, 9, 0, 4, 0, time.UTC), "n1"
+		}
 	}
 	for _, r := range recs {
 		if err := chain.Append(r); err != nil {

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Package pipeline is the node's one frame stage: capture -> gate ->
-// pipeline -> outputs. Every output (the live view now, the recorder
-// stream later) consumes the same encoded stream, and a privacy cut
-// reaches all of them from here.
+// pipeline -> outputs. Every output (the live view, agent/liveview; the
+// recorder stream, agent/recorder) consumes the same encoded stream, and a
+// privacy cut reaches all of them from here. cmd/camnode builds one
+// pipeline per node and attaches both.
 //
 // # Shape
 //

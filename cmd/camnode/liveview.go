@@ -15,17 +15,12 @@ import (
 	"github.com/camnode/camnode/agent/config"
 	"github.com/camnode/camnode/agent/liveview"
 	"github.com/camnode/camnode/agent/pipeline"
-	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/firmware"
 )
 
 // liveView is the node's live view, or nothing (nil) when it is not
 // configured. Its methods are nil-safe so runNode stays linear.
 type liveView struct {
-	// pipe is the frame pipeline (decode, convert, masks, encode once)
-	// the live view is an output of; it is the agent's frame sink. The
-	// recorder stream will be a second output of the same pipeline.
-	pipe *pipeline.Pipeline
 	srv  *liveview.Server
 	ln   net.Listener
 	cert tls.Certificate
@@ -34,13 +29,14 @@ type liveView struct {
 	done chan struct{}
 }
 
-// newLiveView builds the live view from [liveview] when it is configured
-// and capture is allowed. A live view that cannot be built (no hub key, bad
+// newLiveView builds the live view from [liveview] as an output of the
+// node's pipeline, when it is configured and capture is allowed (pipe is
+// nil otherwise). A live view that cannot be built (no hub key, bad
 // certificate, port taken) is an error: the operator asked for it. Used
 // viewer token ids are kept in stateDir (liveview.UsedTokensFile), so a
 // token opens one session even across restarts.
-func newLiveView(c config.LiveView, id firmware.Identity, allowed bool, stateDir string, log *slog.Logger) (*liveView, error) {
-	if !c.Enabled() || !allowed {
+func newLiveView(c config.LiveView, id firmware.Identity, pipe *pipeline.Pipeline, stateDir string, log *slog.Logger) (*liveView, error) {
+	if !c.Enabled() || pipe == nil {
 		return nil, nil
 	}
 	if id.HubKey == "" {
@@ -55,10 +51,6 @@ func newLiveView(c config.LiveView, id firmware.Identity, allowed bool, stateDir
 		return nil, fmt.Errorf("liveview: certificate: %w", err)
 	}
 	lg := log.With("component", "liveview")
-	pipe, err := pipeline.New(pipelineConfig(c, id, log))
-	if err != nil {
-		return nil, fmt.Errorf("liveview: %w", err)
-	}
 	srv, err := liveview.New(liveview.Config{
 		NodeID: id.NodeID, HubKey: hub, AllowedRoles: c.AllowedRoles,
 		MaxViewers: c.MaxViewers, Pipeline: pipe,
@@ -67,24 +59,14 @@ func newLiveView(c config.LiveView, id firmware.Identity, allowed bool, stateDir
 		Masks:          id.Masks, // outlined for installer-role viewers only
 	})
 	if err != nil {
-		pipe.Close()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		srv.Close()
-		pipe.Close()
 		return nil, fmt.Errorf("liveview: %w", err)
 	}
-	return &liveView{pipe: pipe, srv: srv, ln: ln, cert: cert, log: lg}, nil
-}
-
-// sinks returns the frame sinks to hand to the agent.
-func (l *liveView) sinks() []agent.FrameSink {
-	if l == nil {
-		return nil
-	}
-	return []agent.FrameSink{l.pipe}
+	return &liveView{srv: srv, ln: ln, cert: cert, log: lg}, nil
 }
 
 // serve attaches the agent and serves HTTPS until ctx is done.
@@ -116,18 +98,4 @@ func (l *liveView) close() {
 		l.ln.Close()
 	}
 	_ = l.srv.Close()
-	l.pipe.Close()
-}
-
-// pipelineConfig is the frame pipeline's configuration: the live view's
-// encoder settings and the identity's privacy masks, burned into every
-// picture before it is encoded (invariant 7).
-func pipelineConfig(c config.LiveView, id firmware.Identity, log *slog.Logger) pipeline.Config {
-	pc := pipeline.Config{BitrateKbps: c.BitrateKbps, FPS: c.FPS, Logger: log.With("component", "pipeline")}
-	if m := capture.NewMasker(id.Masks); m != nil {
-		// Only a non-nil *Masker: a typed nil in the interface would
-		// count as set and refuse every H.264 camera.
-		pc.Masker = m
-	}
-	return pc
 }

@@ -61,11 +61,11 @@ func TestMalformedMaskLocksCamera(t *testing.T) {
 // nil, which would refuse H.264 cameras).
 func TestPipelineGetsTheIdentityMasks(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
-	if pc := pipelineConfig(config.LiveView{}, firmware.Identity{}, log); pc.Masker != nil {
+	if pc := pipelineConfig(config.Config{}, firmware.Identity{}, log); pc.Masker != nil {
 		t.Fatalf("no masks, Masker %#v", pc.Masker)
 	}
 	id := firmware.Identity{Masks: []firmware.Mask{{Rect: []float64{0, 0, 1, 0.5}}}}
-	pc := pipelineConfig(config.LiveView{}, id, log)
+	pc := pipelineConfig(config.Config{}, id, log)
 	if pc.Masker == nil {
 		t.Fatal("masks in the identity, no Masker in the pipeline")
 	}

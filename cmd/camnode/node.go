@@ -179,20 +179,37 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	go auditTicker(ctx, fileAud, time.Duration(cfg.Audit.CheckpointInterval), log)
 	var aud agent.Auditor = fileAud
 
-	var lv *liveView
-	sinks := []agent.FrameSink(nil)
+	// One pipeline (one encode) for every output: the live view and the
+	// recorder stream; or, for `camnode check -snapshot`, the snapshot
+	// alone. The pipeline is closed last, after its outputs.
+	var (
+		pipe  *pipeline.Pipeline
+		lv    *liveView
+		rec   *recorderStream
+		sinks []agent.FrameSink
+	)
 	if opts.snapshot != nil {
 		opts.snapshot.setup(id, aud)
 		sinks = []agent.FrameSink{opts.snapshot}
 	} else {
-		if lv, err = newLiveView(cfg.LiveView, id, allowed, cfg.Node.StateDir, log); err != nil {
+		if pipe, err = newPipeline(cfg, id, allowed, log); err != nil {
+			return err
+		}
+		if pipe != nil {
+			defer pipe.Close()
+			sinks = []agent.FrameSink{pipe}
+			if ks, ok := cam.(pipeline.KeyframeSource); ok {
+				pipe.SetKeyframeSource(ks) // an H.264 camera is asked for IDRs where it can be
+			}
+		}
+		if lv, err = newLiveView(cfg.LiveView, id, pipe, cfg.Node.StateDir, log); err != nil {
 			return err
 		}
 		defer lv.close()
-		sinks = lv.sinks()
-	}
-	if ks, ok := cam.(pipeline.KeyframeSource); ok && lv != nil {
-		lv.pipe.SetKeyframeSource(ks) // an H.264 camera is asked for IDRs where it can be
+		if rec, err = newRecorder(cfg.Recorder, pipe, log); err != nil {
+			return err
+		}
+		defer rec.close()
 	}
 
 	audio := hw.audio
@@ -261,6 +278,7 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	}
 	go watchClock(ctx, a, log)
 	lv.serve(ctx, a)
+	rec.serve(a)
 	runErr := a.Run(ctx)
 	stopLink()
 	ln.Close()

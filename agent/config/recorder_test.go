@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: Apache-2.0
+
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRecorderSection(t *testing.T) {
+	const ok = `
+[recorder]
+listen = ":8322"
+cert_file = "/etc/camnode/recorder.crt"
+key_file = "/etc/camnode/recorder.key"
+client_ca_file = "/etc/camnode/site-ca.pem"
+idr_interval = "1s"
+max_sessions = 2
+[[recorder.recorders]]
+name = "mediamtx"
+cert_name = "hub-recorder"
+[[recorder.recorders]]
+name = "frigate"
+digest_ha1 = "0123456789abcdef0123456789abcdef"
+`
+	const plain = `
+[recorder]
+listen = "127.0.0.1:8554"
+insecure_plain = true
+[[recorder.recorders]]
+name = "local"
+digest_ha1 = "0123456789abcdef0123456789abcdef"
+`
+	for _, tc := range []struct {
+		name, text string
+		want       []string // substrings of the error; none = valid
+	}{
+		{"absent is off", "", nil},
+		{"valid", ok, nil},
+		{"plain on loopback", plain, nil},
+		{"plain off loopback", strings.Replace(plain, "127.0.0.1:8554", ":8554", 1), []string{"recorder.insecure_plain: plain RTSP is allowed only on a loopback"}},
+		{"plain with a cert recorder", plain + "[[recorder.recorders]]\nname = \"x\"\ncert_name = \"x\"\n", []string{"recorders[1].cert_name: client certificates need TLS"}},
+		{"bad listen", strings.Replace(ok, `":8322"`, `"8322"`, 1), []string{"recorder.listen"}},
+		{"no cert", strings.Replace(ok, `cert_file = "/etc/camnode/recorder.crt"`, "", 1), []string{"recorder.cert_file: required"}},
+		{"relative key", strings.Replace(ok, `"/etc/camnode/recorder.key"`, `"recorder.key"`, 1), []string{"recorder.key_file"}},
+		{"no client ca for a cert recorder", strings.Replace(ok, `client_ca_file = "/etc/camnode/site-ca.pem"`, "", 1), []string{"recorder.client_ca_file: required"}},
+		{"idr too long", strings.Replace(ok, `"1s"`, `"1m"`, 1), []string{"recorder.idr_interval"}},
+		{"idr not a duration", strings.Replace(ok, `"1s"`, `"often"`, 1), []string{"not a duration"}},
+		{"sessions", strings.Replace(ok, "max_sessions = 2", "max_sessions = 0", 1), []string{"recorder.max_sessions"}},
+		{"no recorders", "[recorder]\nlisten = \":8322\"\ncert_file = \"/a\"\nkey_file = \"/b\"\n", []string{"recorder.recorders: needs at least one"}},
+		{"recorders without listen", "[[recorder.recorders]]\nname = \"a\"\ndigest_ha1 = \"0123456789abcdef0123456789abcdef\"\n", []string{"recorder.listen: required"}},
+		{"both credentials", strings.Replace(ok, `cert_name = "hub-recorder"`, "cert_name = \"hub-recorder\"\ndigest_ha1 = \"0123456789abcdef0123456789abcdef\"", 1), []string{"recorders[0]: set cert_name or digest_ha1, not both"}},
+		{"no credential", strings.Replace(ok, `cert_name = "hub-recorder"`, "", 1), []string{"recorders[0]: needs cert_name"}},
+		{"password, not HA1", strings.Replace(ok, `"0123456789abcdef0123456789abcdef"`, `"hunter2"`, 1), []string{"recorders[1].digest_ha1: must be the 32 lower-case hex digits", "never the password"}},
+		{"duplicate name", strings.Replace(ok, `"frigate"`, `"mediamtx"`, 1), []string{`recorders[1].name: "mediamtx" is named twice`}},
+		{"bad name", strings.Replace(ok, `"frigate"`, `"fri gate"`, 1), []string{"recorders[1].name"}},
+		{"unknown key", ok + "password = \"x\"\n", []string{"recorder.recorders.password"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(`[camera]
+source = "synthetic"
+formats = ["I420"]
+[gpio]
+simulate = true
+` + tc.text))
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestRecorderDefaults(t *testing.T) {
+	c := Default()
+	if c.Recorder.Enabled() {
+		t.Fatal("recorder on by default")
+	}
+	if c.Recorder.IDRInterval.D() != 2*time.Second {
+		t.Fatalf("default idr_interval %v, want 2s", c.Recorder.IDRInterval.D())
+	}
+	for addr, want := range map[string]bool{"127.0.0.1:1": true, "[::1]:1": true, "localhost:1": true, ":1": false, "0.0.0.0:1": false, "10.0.0.5:1": false, "x": false} {
+		if Loopback(addr) != want {
+			t.Errorf("Loopback(%q) = %v", addr, !want)
+		}
+	}
+}
