@@ -57,7 +57,6 @@ const (
 	KindCheck        = "check" // camnode check opened the camera
 )
 
-
 // SessionRecord is what the audit trail keeps of one viewer or recorder
 // session: one shape for both, so a verifier and the hub read them alike.
 type SessionRecord struct {
