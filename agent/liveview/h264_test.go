@@ -63,7 +63,7 @@ func TestPacketize(t *testing.T) {
 			au := annexB(tc.nals...)
 			p := newPacketizer(1200, 65534)
 			var sink rtpSink
-			n, err := p.packetize(au, 1234, &sink)
+			n, err := p.Packetize(au, 1234, &sink)
 			if err != nil || n != tc.packets || len(sink.pkts) != tc.packets {
 				t.Fatalf("packetize: n=%d err=%v, got %d packets; want %d", n, err, len(sink.pkts), tc.packets)
 			}
@@ -116,7 +116,7 @@ func FuzzPacketize(f *testing.F) {
 	f.Fuzz(func(t *testing.T, au []byte) {
 		p := newPacketizer(200, 0)
 		var sink rtpSink
-		if _, err := p.packetize(au, 0, &sink); err != nil {
+		if _, err := p.Packetize(au, 0, &sink); err != nil {
 			t.Fatal(err)
 		}
 		for _, pk := range sink.pkts {
@@ -130,7 +130,7 @@ func FuzzPacketize(f *testing.F) {
 func TestPacketizeAllocs(t *testing.T) {
 	au := annexB(nalOf(7, 12), nalOf(8, 4), nalOf(5, 20000), nalOf(1, 700))
 	p := newPacketizer(1200, 0)
-	if a := testing.AllocsPerRun(100, func() { _, _ = p.packetize(au, 0, discard{}) }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { _, _ = p.Packetize(au, 0, discard{}) }); a != 0 {
 		t.Fatalf("%v allocations per access unit, want 0", a)
 	}
 }

@@ -344,7 +344,7 @@ func (s *Server) WriteAU(au *pipeline.AU) {
 		}
 		s.keyWait.Store(false)
 	}
-	if _, err := s.pk.packetize(au.Data, ts, s.track); err != nil {
+	if _, err := s.pk.Packetize(au.Data, ts, s.track); err != nil {
 		s.log.Debug("live view: write", "err", err)
 	}
 	s.frameOut.Add(1)

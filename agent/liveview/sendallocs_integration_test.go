@@ -172,14 +172,14 @@ func sendAllocs(b *testing.B, nv int) {
 			time.Sleep(time.Millisecond) // do not flood the receivers' socket buffers
 		}
 	}
-	seqStart := s.pk.seq
+	seqStart := s.pk.Seq()
 	frame() // first frame of the epoch
-	seq0 := s.pk.seq
+	seq0 := s.pk.Seq()
 	for range 30 {
 		frame() // warm up: pools
 	}
-	perFrame := float64(uint16(s.pk.seq-seq0)) / 30
-	warm := float64(uint16(s.pk.seq - seqStart)) // packets each receiver got before the timed region
+	perFrame := float64(uint16(s.pk.Seq()-seq0)) / 30
+	warm := float64(uint16(s.pk.Seq() - seqStart)) // packets each receiver got before the timed region
 	var m0, m1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
