@@ -42,7 +42,10 @@ type ViewRecord struct {
 	Start   time.Time `json:"start"`
 	End     time.Time `json:"end"`
 	Frames  uint64    `json:"frames"` // frames sent to this viewer
-	Ended   string    `json:"ended"`  // why the session ended
+	// Bytes sent in the session (recorder and push sessions; the live view
+	// leaves it out).
+	Bytes uint64 `json:"bytes,omitempty"`
+	Ended string `json:"ended"` // why the session ended
 }
 
 // Auditor stores audit records durably. Append returns only once the record
