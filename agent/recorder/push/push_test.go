@@ -12,22 +12,22 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 )
 
-// publishAndCheck feeds frames until the hub decoded access unit 30 and
+// publishAndCheck feeds frames until the hub decoded 30 access units and
 // checks what it got: an IDR first, then increasing sequence numbers.
 func publishAndCheck(t *testing.T, p *Publisher, h *testHub) {
 	t.Helper()
 	next := 0
-	waitFor(t, "the hub to decode access unit 30", func() bool {
+	waitFor(t, "the hub to decode 30 access units", func() bool {
 		feed(p, next, next+5, 3000) // also fragmented (FU-A)
 		next += 5
 		seqs, _ := h.received()
-		return slices.Contains(seqs, 30)
+		return len(seqs) >= 30
 	})
 	seqs, keys := h.received()
 	if !keys[0] {
 		t.Errorf("first access unit %d is not an IDR", seqs[0])
 	}
-	if !slices.IsSorted(seqs) || slices.Compact(slices.Clone(seqs)) == nil || len(slices.Compact(slices.Clone(seqs))) != len(seqs) {
+	if !slices.IsSorted(seqs) || len(slices.Compact(slices.Clone(seqs))) != len(seqs) {
 		t.Errorf("access units out of order or repeated: %v", seqs)
 	}
 	desc := <-h.announce
