@@ -65,27 +65,28 @@ func parseTarget(raw string, insecure bool) (target, error) {
 	if u.Opaque != "" {
 		return t, fmt.Errorf("push URL %q is not like rtsps://hub/path", raw)
 	}
+	if u.Host == "" {
+		return t, fmt.Errorf("push URL %q names no host", raw)
+	}
 	if u.User != nil {
 		return t, fmt.Errorf("push URL %q holds credentials: set user and password_file instead", u.Redacted())
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return t, fmt.Errorf("push URL %q: no #fragment allowed", raw)
 	}
-	host, port, err := net.SplitHostPort(u.Host)
-	if err != nil {
-		host, port = u.Hostname(), ""
-		if strings.Contains(u.Host, ":") && !strings.HasPrefix(u.Host, "[") || strings.HasSuffix(u.Host, ":") {
-			return t, fmt.Errorf("push URL %q: bad host:port", raw)
-		}
-		if strings.HasPrefix(u.Host, "[") {
-			if !strings.HasSuffix(u.Host, "]") {
-				return t, fmt.Errorf("push URL %q: bad host:port", raw)
-			}
-			host = strings.TrimSuffix(strings.TrimPrefix(u.Host, "["), "]")
+	hp := u.Host
+	if strings.HasSuffix(hp, ":") {
+		return t, fmt.Errorf("push URL %q: bad host:port", raw)
+	}
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil { // no port
+		host, port = hp, ""
+		if strings.HasPrefix(hp, "[") && strings.HasSuffix(hp, "]") {
+			host = hp[1 : len(hp)-1]
 		}
 	}
-	if host == "" {
-		return t, fmt.Errorf("push URL %q names no host", raw)
+	if !validHost(host) {
+		return t, fmt.Errorf("push URL %q: bad host %q (a DNS name or an IP address)", raw, host)
 	}
 	if port == "" {
 		port = defaultPortRTSP
@@ -131,4 +132,22 @@ func checkPort(p string) error {
 		return fmt.Errorf("port %q: want 1..65535", p)
 	}
 	return nil
+}
+
+// validHost accepts an IP address or a DNS name (letters, digits, '-' and
+// '.').
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
