@@ -291,7 +291,7 @@ type creds struct {
 	passwordFile      string
 }
 
-func newCreds(t *testing.T, password string) *creds {
+func newCreds(t testing.TB, password string) *creds {
 	t.Helper()
 	c := &creds{pki: mqtttest.NewPKI(t)}
 	c.hubCert, c.hubKey = c.pki.Issue(t, "hub", true)
