@@ -21,13 +21,15 @@ type AuditRecord struct {
 	Prev    string    `json:"prev,omitempty"`
 	Time    time.Time `json:"time"`
 	Node    string    `json:"node"`
-	Kind    string    `json:"kind"` // privacy, refusal, fault, view
+	Kind    string    `json:"kind"` // privacy, refusal, fault, view, record
 	Source  Source    `json:"source,omitempty"`
 	Actor   string    `json:"actor,omitempty"`
 	Privacy string    `json:"privacy,omitempty"` // requested mode: on/off
 	Reason  string    `json:"reason,omitempty"`
 	// View describes a live-view session (Kind "view"; Actor is the
-	// viewer and Reason why the session ended).
+	// viewer and Reason why the session ended) or a recorder-stream
+	// session (Kind "record"; Actor is the recorder's configured name,
+	// Role "recorder").
 	View *ViewRecord `json:"view,omitempty"`
 	// Checkpoint is the signed chain head (Kind "checkpoint").
 	Checkpoint *AuditCheckpoint `json:"checkpoint,omitempty"`
@@ -42,8 +44,7 @@ type ViewRecord struct {
 	Start   time.Time `json:"start"`
 	End     time.Time `json:"end"`
 	Frames  uint64    `json:"frames"` // frames sent to this viewer
-	// Bytes sent in the session (recorder and push sessions; the live view
-	// leaves it out).
+	// Bytes sent on the session's connection (recorder sessions).
 	Bytes uint64 `json:"bytes,omitempty"`
 	Ended string `json:"ended"` // why the session ended
 }

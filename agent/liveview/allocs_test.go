@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/camnode/camnode/agent/pipeline"
+	"github.com/camnode/camnode/agent/rtph264"
 )
 
 // countWriter is a viewer's write stream that only counts: it stands in for
@@ -78,7 +79,7 @@ func sharedTrackPath(t testing.TB, nv int) (*Server, []*countWriter, func()) {
 		clear(s.sessions)
 		s.mu.Unlock()
 	})
-	au := &pipeline.AU{Data: annexB(nalOf(1, 6500))} // a 1.5 Mbit/s @ 30 fps P frame: 6 packets
+	au := &pipeline.AU{Data: rtph264.AnnexB(rtph264.TestNAL(1, 6500))} // a 1.5 Mbit/s @ 30 fps P frame: 6 packets
 	t0 := time.Now()
 	i := 0
 	return s, ws, func() {

@@ -77,12 +77,12 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 // which bounds the work a flood can cause.
 func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 	remote := remoteHost(r)
-	throttled := !s.lim.allow(remote)
+	throttled := !s.lim.Allow(remote)
 	tooMany := func() {
 		w.Header().Set("Retry-After", strconv.Itoa(int(1/s.cfg.FailRate)+1))
 		httpError(w, http.StatusTooManyRequests, "too many failed attempts from this address; try later")
 	}
-	if throttled && !s.glim.allow(throttledKey) {
+	if throttled && !s.glim.Allow(throttledKey) {
 		tooMany()
 		return
 	}
@@ -93,10 +93,10 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
-		s.lim.fail(remote)
+		s.lim.Fail(remote)
 		s.log.Warn("live view: token refused", "remote", remote, "err", err, "throttled", throttled)
 		if throttled {
-			s.glim.fail(throttledKey)
+			s.glim.Fail(throttledKey)
 			tooMany()
 			return
 		}
@@ -131,7 +131,7 @@ func (s *Server) handleOffer(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		code, msg := errStatus(err)
 		if code == http.StatusUnauthorized {
-			s.lim.fail(remote)
+			s.lim.Fail(remote)
 		}
 		if code == http.StatusUnauthorized || code == http.StatusServiceUnavailable {
 			s.log.Warn("live view: offer refused", "remote", remote, "err", msg)

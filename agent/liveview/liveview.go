@@ -23,6 +23,8 @@ import (
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/liveview/token"
 	"github.com/camnode/camnode/agent/pipeline"
+	"github.com/camnode/camnode/agent/ratelimit"
+	"github.com/camnode/camnode/agent/rtph264"
 )
 
 // Defaults and limits.
@@ -50,6 +52,20 @@ const (
 	// DefaultConnectTimeout bounds how long an answered offer may hold a
 	// slot before its viewer connects.
 	DefaultConnectTimeout = 10 * time.Second
+)
+
+// throttledKey is the one bucket of the global limiter on verifications
+// for throttled addresses.
+const throttledKey = "*"
+
+// throttledVerifyRate and throttledVerifyBurst are the global budget of
+// failed verifications for addresses that are themselves throttled (see
+// handleOffer): a valid token from such an address is still accepted
+// while the budget lasts; an Ed25519 verification costs well under a
+// millisecond on a Pi.
+const (
+	throttledVerifyRate  = 50
+	throttledVerifyBurst = 100
 )
 
 // Source is the audit source of live-view records.
@@ -155,8 +171,8 @@ type Server struct {
 	log    *slog.Logger
 	clock  clockwork.Clock
 	verify *token.Verifier
-	lim    *limiter // failed attempts per remote address
-	glim   *limiter // failed verifications for throttled addresses, all together
+	lim    *ratelimit.Limiter // failed attempts per remote address
+	glim   *ratelimit.Limiter // failed verifications for throttled addresses, all together
 	api    *webrtc.API
 	mux    ice.UDPMux
 
@@ -181,7 +197,7 @@ type Server struct {
 	keyWait    atomic.Bool    // a viewer joined: send nothing before the next IDR
 
 	// pipeline goroutine state (WriteAU)
-	pk *packetizer
+	pk *rtph264.Packetizer
 	t0 time.Time
 }
 
@@ -210,14 +226,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg, log: cfg.Logger, clock: cfg.Clock, verify: v,
-		lim:      newLimiter(cfg.FailRate, cfg.FailBurst, cfg.Clock.Now),
-		glim:     newLimiter(throttledVerifyRate, throttledVerifyBurst, cfg.Clock.Now),
+		lim:      ratelimit.New(cfg.FailRate, cfg.FailBurst, cfg.Clock.Now),
+		glim:     ratelimit.New(throttledVerifyRate, throttledVerifyBurst, cfg.Clock.Now),
 		sessions: map[string]*session{},
 		pipe:     cfg.Pipeline,
 	}
 	var seq [2]byte
 	_, _ = rand.Read(seq[:])
-	s.pk = newPacketizer(cfg.MTU, uint16(seq[0])<<8|uint16(seq[1]))
+	s.pk = rtph264.New(cfg.MTU, uint16(seq[0])<<8|uint16(seq[1]))
 	if s.api, s.mux, err = newAPI(cfg); err != nil {
 		return nil, err
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/pion/rtp"
+
+	"github.com/camnode/camnode/agent/pipeline"
 )
 
 // post sends a WHEP offer to the handler.
@@ -222,7 +224,7 @@ func TestSessionMediaDeleteReplay(t *testing.T) {
 		select {
 		case p := <-r.pkts:
 			if first {
-				if p.Payload[0]&0x1f != nalSPS {
+				if p.Payload[0]&0x1f != pipeline.NALSPS {
 					t.Fatalf("first packet is NAL type %d, want SPS (keyframe on join)", p.Payload[0]&0x1f)
 				}
 				first = false

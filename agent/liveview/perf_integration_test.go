@@ -142,7 +142,7 @@ func perfOurs(t testing.TB, nv int, frames []*capture.Frame) (time.Duration, flo
 		}
 	}
 	run(30) // warm up
-	seq0 := s.pk.Seq()
+	seq0 := s.pk.seq
 	var m0, m1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m0)
@@ -150,7 +150,7 @@ func perfOurs(t testing.TB, nv int, frames []*capture.Frame) (time.Duration, flo
 	run(perfFrames)
 	c1 := cpuNow()
 	runtime.ReadMemStats(&m1)
-	pkts := float64(uint16(s.pk.Seq()-seq0)) / perfFrames
+	pkts := float64(uint16(s.pk.seq-seq0)) / perfFrames
 	return (c1 - c0) / perfFrames, float64(m1.Mallocs-m0.Mallocs) / perfFrames, pkts
 }
 

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/camnode/camnode/agent/pipeline"
+	"github.com/camnode/camnode/agent/rtph264"
 )
 
 // The receiver process: BenchmarkSendAllocs re-runs the test binary with
@@ -160,7 +161,7 @@ func sendAllocs(b *testing.B, nv int) {
 		return n == nv
 	})
 
-	au := annexB(nalOf(1, 6500)) // 6 packets, as in BenchmarkSharedTrackWrite
+	au := rtph264.AnnexB(rtph264.TestNAL(1, 6500)) // 6 packets, as in BenchmarkSharedTrackWrite
 	pau := &pipeline.AU{Data: au}
 	t0 := time.Now()
 	i := 0
@@ -172,14 +173,14 @@ func sendAllocs(b *testing.B, nv int) {
 			time.Sleep(time.Millisecond) // do not flood the receivers' socket buffers
 		}
 	}
-	seqStart := s.pk.Seq()
+	seqStart := s.pk.seq
 	frame() // first frame of the epoch
-	seq0 := s.pk.Seq()
+	seq0 := s.pk.seq
 	for range 30 {
 		frame() // warm up: pools
 	}
-	perFrame := float64(uint16(s.pk.Seq()-seq0)) / 30
-	warm := float64(uint16(s.pk.Seq() - seqStart)) // packets each receiver got before the timed region
+	perFrame := float64(uint16(s.pk.seq-seq0)) / 30
+	warm := float64(uint16(s.pk.seq - seqStart)) // packets each receiver got before the timed region
 	var m0, m1 runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&m0)

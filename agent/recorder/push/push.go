@@ -28,6 +28,7 @@ import (
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/pipeline"
+	"github.com/camnode/camnode/agent/rtph264"
 	"github.com/camnode/camnode/firmware"
 )
 
@@ -184,9 +185,10 @@ type Publisher struct {
 	q *sendQueue // one queue, reused by each session in turn
 
 	// pipeline goroutine state (WriteAU)
-	pk      *pipeline.Packetizer
+	pk      *rtph264.Packetizer
 	scratch []byte
 	framer  framer
+	packets uint64 // packets packetized (benchmarks)
 
 	sessions atomic.Uint64 // sessions that reached RECORD (tests, status)
 	failures atomic.Uint64 // connection attempts that failed
@@ -239,8 +241,9 @@ func New(cfg Config) (*Publisher, error) {
 	}
 	var seq [6]byte
 	_, _ = rand.Read(seq[:])
-	p.pk = pipeline.NewPacketizer(cfg.MTU, uint16(seq[0])<<8|uint16(seq[1]))
-	p.framer.ssrc = binary.BigEndian.Uint32(seq[2:])
+	p.pk = rtph264.New(cfg.MTU, uint16(seq[0])<<8|uint16(seq[1]))
+	p.pk.SetPayloadType(payloadType)
+	p.pk.SetSSRC(binary.BigEndian.Uint32(seq[2:]))
 	p.scratch = make([]byte, 0, 256<<10)
 	return p, nil
 }
@@ -340,9 +343,11 @@ func (p *Publisher) WriteAU(au *pipeline.AU) {
 	}
 	ts := uint32(au.Time.Sub(s.t0).Microseconds() * 9 / 100) // 90 kHz
 	p.framer.buf = p.scratch[:0]
-	if _, err := p.pk.Packetize(au.Data, ts, &p.framer); err != nil {
+	n, err := p.pk.Packetize(au.Data, ts, &p.framer)
+	if err != nil {
 		return // cannot happen: the framer does not fail
 	}
+	p.packets += uint64(n)
 	p.scratch = p.framer.buf[:0] // keep any growth
 	if !p.q.put(p.framer.buf) {
 		s.drops.Add(1)
@@ -353,13 +358,9 @@ func (p *Publisher) WriteAU(au *pipeline.AU) {
 
 // framer appends RTP packets as RTSP interleaved frames (channel 0: the
 // one track's RTP channel).
-type framer struct {
-	buf  []byte
-	ssrc uint32
-}
+type framer struct{ buf []byte }
 
 func (f *framer) WriteRTP(pkt *rtp.Packet) error {
-	pkt.PayloadType, pkt.SSRC = payloadType, f.ssrc
 	n := pkt.MarshalSize()
 	f.buf = append(f.buf, '$', 0, byte(n>>8), byte(n))
 	at := len(f.buf)
@@ -682,4 +683,12 @@ func (p *Publisher) audit(s *session) {
 			p.log.Error("push: audit of push session failed", "session", s.id, "err", err)
 		}
 	}()
+}
+
+// Connected reports whether a session is recording now (for the node's
+// status).
+func (p *Publisher) Connected() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sess != nil
 }

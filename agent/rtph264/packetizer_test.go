@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package liveview
+package rtph264
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
+
+	"github.com/camnode/camnode/agent/pipeline"
 )
 
 type rtpSink struct{ pkts []rtp.Packet }
@@ -23,45 +25,23 @@ type discard struct{}
 
 func (discard) WriteRTP(*rtp.Packet) error { return nil }
 
-func nalOf(typ byte, n int) []byte {
-	b := make([]byte, n)
-	b[0] = 0x60 | typ
-	for i := 1; i < n; i++ {
-		b[i] = byte(i%250 + 2) // no zero bytes: no emulated start codes
-	}
-	return b
-}
-
-func annexB(nals ...[]byte) []byte {
-	var out []byte
-	for i, n := range nals {
-		if i%2 == 0 {
-			out = append(out, 0, 0, 0, 1)
-		} else {
-			out = append(out, 0, 0, 1)
-		}
-		out = append(out, n...)
-	}
-	return out
-}
-
 var auCases = []struct {
 	name    string
 	nals    [][]byte
 	packets int
 }{
-	{"one small slice", [][]byte{nalOf(1, 100)}, 1},
-	{"idr with sps pps", [][]byte{nalOf(7, 12), nalOf(8, 4), nalOf(5, 900)}, 3},
-	{"several slices (x264 zerolatency)", [][]byte{nalOf(1, 700), nalOf(1, 800), nalOf(1, 300)}, 3},
-	{"fragmented slice", [][]byte{nalOf(5, 3000)}, 3},
-	{"aud dropped", [][]byte{nalOf(9, 2), nalOf(1, 50), nalOf(1, 2500)}, 4},
+	{"one small slice", [][]byte{TestNAL(1, 100)}, 1},
+	{"idr with sps pps", [][]byte{TestNAL(7, 12), TestNAL(8, 4), TestNAL(5, 900)}, 3},
+	{"several slices (x264 zerolatency)", [][]byte{TestNAL(1, 700), TestNAL(1, 800), TestNAL(1, 300)}, 3},
+	{"fragmented slice", [][]byte{TestNAL(5, 3000)}, 3},
+	{"aud dropped", [][]byte{TestNAL(9, 2), TestNAL(1, 50), TestNAL(1, 2500)}, 4},
 }
 
 func TestPacketize(t *testing.T) {
 	for _, tc := range auCases {
 		t.Run(tc.name, func(t *testing.T) {
-			au := annexB(tc.nals...)
-			p := newPacketizer(1200, 65534)
+			au := AnnexB(tc.nals...)
+			p := New(1200, 65534)
 			var sink rtpSink
 			n, err := p.Packetize(au, 1234, &sink)
 			if err != nil || n != tc.packets || len(sink.pkts) != tc.packets {
@@ -101,7 +81,7 @@ func TestPacketize(t *testing.T) {
 
 func TestNextNAL(t *testing.T) {
 	for _, in := range [][]byte{nil, {0}, {0, 0, 1}, {0, 0, 0, 1}, {0, 0, 1, 0, 0, 1}, {1, 2, 3}, {0, 0, 1, 0x65, 0, 0}} {
-		for nal, rest := nextNAL(in); nal != nil; nal, rest = nextNAL(rest) {
+		for nal, rest := pipeline.NextNAL(in); nal != nil; nal, rest = pipeline.NextNAL(rest) {
 			if len(nal) == 0 {
 				t.Fatalf("%x: empty NAL returned", in)
 			}
@@ -111,10 +91,10 @@ func TestNextNAL(t *testing.T) {
 
 func FuzzPacketize(f *testing.F) {
 	for _, tc := range auCases {
-		f.Add(annexB(tc.nals...))
+		f.Add(AnnexB(tc.nals...))
 	}
 	f.Fuzz(func(t *testing.T, au []byte) {
-		p := newPacketizer(200, 0)
+		p := New(200, 0)
 		var sink rtpSink
 		if _, err := p.Packetize(au, 0, &sink); err != nil {
 			t.Fatal(err)
@@ -128,8 +108,8 @@ func FuzzPacketize(f *testing.F) {
 }
 
 func TestPacketizeAllocs(t *testing.T) {
-	au := annexB(nalOf(7, 12), nalOf(8, 4), nalOf(5, 20000), nalOf(1, 700))
-	p := newPacketizer(1200, 0)
+	au := AnnexB(TestNAL(7, 12), TestNAL(8, 4), TestNAL(5, 20000), TestNAL(1, 700))
+	p := New(1200, 0)
 	if a := testing.AllocsPerRun(100, func() { _, _ = p.Packetize(au, 0, discard{}) }); a != 0 {
 		t.Fatalf("%v allocations per access unit, want 0", a)
 	}

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package liveview
+// Package ratelimit limits failed attempts (bad tokens, bad credentials)
+// per remote address without locking out the good ones: only failures
+// drain a bucket. The live view and the recorder stream share it.
+package ratelimit
 
 import (
 	"sync"
 	"time"
 )
 
-// limiter is a token bucket per remote address that only failures drain:
-// an address with an empty bucket is refused (429) until it refills.
-type limiter struct {
+// Limiter is a token bucket per remote address that only failures drain:
+// an address with an empty bucket is refused until it refills.
+type Limiter struct {
 	rate  float64 // tokens per second
 	burst float64
 	now   func() time.Time
@@ -23,28 +26,15 @@ type bucket struct {
 	at     time.Time
 }
 
-// throttledKey is the one bucket of the global limiter on verifications
-// for throttled addresses.
-const throttledKey = "*"
-
-// throttledVerifyRate and throttledVerifyBurst are the global budget of
-// failed verifications for addresses that are themselves throttled (see
-// handleOffer): a valid token from such an address is still accepted
-// while the budget lasts; an Ed25519 verification costs well under a
-// millisecond on a Pi.
-const (
-	throttledVerifyRate  = 50
-	throttledVerifyBurst = 100
-)
-
 // maxBuckets bounds the map; beyond it, full (idle) buckets are forgotten.
 const maxBuckets = 4096
 
-func newLimiter(perSecond float64, burst int, now func() time.Time) *limiter {
-	return &limiter{rate: perSecond, burst: float64(burst), now: now, m: map[string]*bucket{}}
+// New returns a limiter of burst failures per key, refilled at perSecond.
+func New(perSecond float64, burst int, now func() time.Time) *Limiter {
+	return &Limiter{rate: perSecond, burst: float64(burst), now: now, m: map[string]*bucket{}}
 }
 
-func (l *limiter) refill(key string) *bucket {
+func (l *Limiter) refill(key string) *bucket {
 	now := l.now()
 	b, ok := l.m[key]
 	if !ok {
@@ -66,8 +56,8 @@ func (l *limiter) refill(key string) *bucket {
 	return b
 }
 
-// allow reports whether key may try now (its bucket holds a token).
-func (l *limiter) allow(key string) bool {
+// Allow reports whether key may try now (its bucket holds a token).
+func (l *Limiter) Allow(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.m) >= maxBuckets {
@@ -80,8 +70,8 @@ func (l *limiter) allow(key string) bool {
 	return l.refill(key).tokens >= 1
 }
 
-// fail takes a token from key's bucket.
-func (l *limiter) fail(key string) {
+// Fail takes a token from key's bucket.
+func (l *Limiter) Fail(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.m) >= maxBuckets {
