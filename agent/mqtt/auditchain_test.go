@@ -36,6 +36,10 @@ func TestAuditPayloadIsTheChainLine(t *testing.T) {
 		{ID: agent.NewAuditID(), Time: time.Date(2026, 3, 1, 9, 0, 1, 0, time.UTC), Node: "n1", Kind: "refusal", Reason: "ünïcödé \u2028 line sep \x7f \"quoted\""},
 		{ID: agent.NewAuditID(), Time: time.Date(2026, 3, 1, 9, 0, 2, 500, time.Local), Node: "n1", Kind: "view", Actor: "dr who",
 			View: &agent.ViewRecord{Session: "s", Role: "staff", Purpose: "p", Remote: "[::1]:1", Start: time.Date(2026, 3, 1, 9, 0, 0, 0, paris), Frames: 7, Ended: "bye"}},
+		// A push session (agent/recorder/push).
+		{ID: agent.NewAuditID(), Time: time.Date(2026, 3, 1, 9, 0, 3, 0, time.UTC), Node: "n1", Kind: "record", Source: "push", Actor: "hub.example",
+			View: &agent.ViewRecord{Session: "s2", Role: "push", Purpose: "recording", Remote: "rtsps://hub.example:8322/n1",
+				Start: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC), End: time.Date(2026, 3, 1, 9, 0, 3, 0, time.UTC), Frames: 90, Bytes: 123456, Ended: "privacy"}},
 	}
 	for _, r := range recs {
 		if err := chain.Append(r); err != nil {
