@@ -81,7 +81,7 @@ type hubOpts struct {
 // testHub is a publish endpoint: gortsplib's own server on 127.0.0.1 that
 // accepts ANNOUNCE/SETUP/RECORD and decodes what it gets.
 type testHub struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *gortsplib.Server
 	opts hubOpts
 	addr string
@@ -98,7 +98,7 @@ type testHub struct {
 	stall  bool
 }
 
-func newHub(t *testing.T, o hubOpts) *testHub {
+func newHub(t testing.TB, o hubOpts) *testHub {
 	t.Helper()
 	h := &testHub{t: t, opts: o, announce: make(chan *description.Session, 16)}
 	h.srv = &gortsplib.Server{
@@ -305,7 +305,7 @@ func newCreds(t testing.TB, password string) *creds {
 
 // hubTLS is the hub's TLS configuration; requireCert asks for a node
 // certificate signed by the site CA.
-func (c *creds) hubTLS(t *testing.T, requireCert bool) *tls.Config {
+func (c *creds) hubTLS(t testing.TB, requireCert bool) *tls.Config {
 	t.Helper()
 	cert, err := tls.LoadX509KeyPair(c.hubCert, c.hubKey)
 	if err != nil {
@@ -397,3 +397,9 @@ func feed(p *Publisher, from, to, size int) {
 }
 
 var errStop = errors.New("stop")
+
+func (h *testHub) seqsNow() []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.seqs
+}

@@ -94,6 +94,19 @@ func (q *sendQueue) pop() {
 	if q.n > 0 {
 		q.head = (q.head + 1) % len(q.ents)
 		q.n--
+		if q.n == 0 {
+			q.cond.Broadcast() // waitEmpty
+		}
+	}
+	q.mu.Unlock()
+}
+
+// waitEmpty waits until everything queued has been written (or the queue
+// died).
+func (q *sendQueue) waitEmpty() {
+	q.mu.Lock()
+	for q.n > 0 && !q.dead {
+		q.cond.Wait()
 	}
 	q.mu.Unlock()
 }
