@@ -349,7 +349,10 @@ func (p *Publisher) WriteAU(au *pipeline.AU) {
 	}
 	p.packets += uint64(n)
 	p.scratch = p.framer.buf[:0] // keep any growth
-	if !p.q.put(p.framer.buf) {
+	p.mu.Lock()
+	ok := p.sess == s && p.q.put(p.framer.buf) // never into another session's queue
+	p.mu.Unlock()
+	if !ok {
 		s.drops.Add(1)
 		s.keyWait = true
 		p.requestKey()
