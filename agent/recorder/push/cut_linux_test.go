@@ -134,3 +134,77 @@ func TestCutDiscardsUnsent(t *testing.T) {
 		t.Errorf("%d sessions; want 2", h.records.Load())
 	}
 }
+
+// A cut while the connection is being set up (the hub accepted TCP but
+// answers nothing: TLS hangs) returns, resets the half-open connection and
+// leaves no session and no further attempt behind.
+func TestCutWhileConnecting(t *testing.T) {
+	c := newCreds(t, "x")
+	h := newHub(t, hubOpts{tls: c.hubTLS(t, true)})
+	h.setStall(true) // new connections are not read: the handshake hangs
+	audit := newAuditLog()
+	p, err := New(Config{URL: h.url("rtsps"), CAFile: c.pki.CAFile(), CertFile: c.nodeCert, KeyFile: c.nodeKey,
+		Auditor: audit, Timeout: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	feed(p, 0, 1, 100)
+	waitFor(t, "the hub to accept the connection", func() bool { return len(h.sockets()) == 1 })
+	srv := h.sockets()[0]
+	cut := make(chan struct{})
+	go func() { p.Cut(); close(cut) }()
+	waitFor(t, "Cut to return", func() bool {
+		select {
+		case <-cut:
+			return true
+		default:
+			return false
+		}
+	})
+	waitFor(t, "the reset at the hub", func() bool { return tcpState(t, srv.tcp) != unix.BPF_TCP_ESTABLISHED })
+	p.mu.Lock()
+	running, sess := p.running, p.sess
+	p.mu.Unlock()
+	if running || sess != nil || h.records.Load() != 0 || len(h.sockets()) != 1 {
+		t.Fatalf("after the cut: running %v, session %v, %d recorded, %d connections", running, sess, h.records.Load(), len(h.sockets()))
+	}
+}
+
+// A hub that stops reading for longer than Timeout ends the session
+// ("send stalled"), which is audited, and the publisher reconnects.
+func TestStalledHubEndsSession(t *testing.T) {
+	c := newCreds(t, "x")
+	h := newHub(t, hubOpts{tls: c.hubTLS(t, true)})
+	audit := newAuditLog()
+	p, err := New(Config{URL: h.url("rtsps"), CAFile: c.pki.CAFile(), CertFile: c.nodeCert, KeyFile: c.nodeKey,
+		Auditor: audit, Timeout: 300 * time.Millisecond, MinBackoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	publishAndCheck(t, p, h)
+	h.setStall(true)
+	var ended string
+	seq := 1000
+	waitFor(t, "the session to end", func() bool {
+		p.WriteAU(testAU(seq, seq%10 == 0, 60000))
+		seq++
+		select {
+		case r := <-audit.ch:
+			ended = r.View.Ended
+			return true
+		default:
+			return false
+		}
+	})
+	if ended != EndQueue {
+		t.Fatalf("session ended %q; want %q", ended, EndQueue)
+	}
+	h.setStall(false)
+	waitFor(t, "a new session", func() bool {
+		p.WriteAU(testAU(seq, seq%10 == 0, 1000))
+		seq++
+		return h.records.Load() >= 2
+	})
+}
