@@ -64,4 +64,18 @@
 // sent, and Ended: "privacy", "closed", "send stalled" or "hub: <error>".
 // Failed attempts are logged, not audited (a hub that is down would fill
 // the trail).
+//
+// # Wiring
+//
+//	pub, err := push.New(push.Config{URL: "rtsps://hub:8322/ward-3",
+//		CAFile: ca, CertFile: crt, KeyFile: key, // and/or User, PasswordFile
+//		RequestKeyframe: pipe.RequestKeyframe, Auditor: agent, Logger: log})
+//	pipe.Add(pub)
+//	...
+//	pipe.Remove(pub)
+//	pub.Close()
+//
+// The pipeline calls WriteAU, Cut and Wanted; nothing else is needed. A
+// node whose camera never opens (clinical zone, no identity) never has a
+// frame to push, so it never connects.
 package push

@@ -407,6 +407,8 @@ func (p *Publisher) startLocked() {
 func (p *Publisher) Cut() { p.halt(EndPrivacy) }
 
 // Close ends the session for good (node stopping) and waits for its audit.
+// It does not detach the publisher from the pipeline (Pipeline.Remove);
+// after Close, WriteAU does nothing and Wanted is false.
 func (p *Publisher) Close() {
 	p.mu.Lock()
 	p.closed = true
