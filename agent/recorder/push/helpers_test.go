@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -246,8 +245,6 @@ type stallConn struct {
 	cond    sync.Cond
 	stalled bool
 	read    atomic.Int64
-	done    chan struct{} // closed when a read failed
-	once    sync.Once
 	readErr error
 }
 
@@ -395,8 +392,6 @@ func feed(p *Publisher, from, to, size int) {
 		p.WriteAU(testAU(i, i%10 == 0, size))
 	}
 }
-
-var errStop = errors.New("stop")
 
 func (h *testHub) seqsNow() []int {
 	h.mu.Lock()
