@@ -369,7 +369,7 @@ func TestUVCUnplugReplug(t *testing.T) {
 	dev2, _ := webcam(t)
 	c2 := &vmguest.Collector{N: 3, KeepData: true}
 	cfg.Device = dev2
-	if err := vmguest.Stream(t, cfg, c2, 60*time.Second); err != nil || len(c2.Data) != 3 {
+	if err := vmguest.Stream(t, cfg, c2, 60*time.Second); err != nil || len(c2.Data) < 3 {
 		t.Fatalf("after replug (%s): %v, %d frames", dev2, err, len(c2.Data))
 	}
 	f := capture.Frame{Data: c2.Data[2], Format: c2.Format}
