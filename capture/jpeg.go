@@ -11,8 +11,8 @@ import (
 // MJPEG decoding: a JPEGDecoder (jpeg_cgo.go, libjpeg-turbo's TurboJPEG API;
 // jpeg_stub.go without cgo) turns one MJPEG frame into an I420 picture, the
 // format the pipeline's encoder takes, in a Frame the caller owns and
-// reuses. This file holds what both builds share: the errors, the limits,
-// the pre-check of the JPEG markers and the 4:2:2 -> 4:2:0 chroma step.
+// reuses. This file holds what both builds share: the errors, the limits
+// and the pre-check of the JPEG markers.
 
 // Limits on the JPEGs a JPEGDecoder accepts. They are checked from the
 // header, before anything is allocated or decoded.
@@ -137,32 +137,4 @@ func sizeI420(dst *Frame, w, h int) (y, u, v []byte) {
 	dst.Data = dst.Data[:n]
 	cs := ((w + 1) / 2) * ((h + 1) / 2)
 	return dst.Data[:w*h], dst.Data[w*h : w*h+cs], dst.Data[w*h+cs : n]
-}
-
-// chroma422To420 halves a chroma plane vertically: src holds srcRows rows of
-// cw bytes, dst gets (srcRows+1)/2 rows, each the rounded-up mean of a pair
-// of source rows (the last row alone when srcRows is odd). 4:2:0 chroma
-// sits between two luma rows, so the mean, not every other row, is the
-// right sample. It works eight bytes at a time and does not allocate.
-func chroma422To420(dst, src []byte, cw, srcRows int) {
-	const lo7 = 0x7F7F7F7F7F7F7F7F
-	for r := 0; r < srcRows/2; r++ {
-		a := src[2*r*cw : (2*r+1)*cw]
-		b := src[(2*r+1)*cw : (2*r+2)*cw]
-		d := dst[r*cw : (r+1)*cw]
-		c := 0
-		for ; c+8 <= cw; c += 8 {
-			x := binary.LittleEndian.Uint64(a[c:])
-			y := binary.LittleEndian.Uint64(b[c:])
-			// Per-byte (x+y+1)>>1 without carries between bytes.
-			binary.LittleEndian.PutUint64(d[c:], (x|y)-((x^y)>>1)&lo7)
-		}
-		for ; c < cw; c++ {
-			d[c] = byte((int(a[c]) + int(b[c]) + 1) >> 1)
-		}
-	}
-	if srcRows%2 == 1 {
-		r := srcRows / 2
-		copy(dst[r*cw:(r+1)*cw], src[2*r*cw:(2*r+1)*cw])
-	}
 }

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 
+//go:build linux && cgo
+
 package capture
 
 import (
@@ -7,12 +9,12 @@ import (
 	"testing"
 )
 
-// TestChroma422To420 checks the eight-bytes-at-a-time row averaging against
+// TestChroma422To420 checks the sixteen-bytes-at-a-time row averaging against
 // the plain per-byte mean, on widths that exercise the tail loop and on odd
 // row counts (the last row copied).
 func TestChroma422To420(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, cw := range []int{1, 7, 8, 9, 16, 17, 320, 641} {
+	for _, cw := range []int{1, 7, 8, 9, 15, 16, 17, 31, 33, 320, 641} {
 		for _, rows := range []int{1, 2, 3, 480, 481} {
 			src := make([]byte, cw*rows)
 			for i := range src {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/camnode/camnode/capture"
@@ -26,13 +27,33 @@ type FrameSource interface {
 // Pictures is the FrameSource of the emulated webcam: YUYV frames are the
 // synthetic test pattern with the frame stamp (capture.TestPattern: the
 // counter is n), MJPEG frames are recorded JPEGs of the negotiated size,
-// served in turn (frame n is JPEG[size][n mod len]).
+// served in turn (frame n is JPEG[size][n mod len]). With SetCorruptEvery
+// some MJPEG frames are served damaged, as real webcams send them now and
+// then.
 type Pictures struct {
 	JPEG map[Size][][]byte
 
-	mu       sync.Mutex
-	patterns map[Size]*capture.TestPattern
+	corruptEvery atomic.Uint64
+	corruptSent  atomic.Uint64
+
+	mu        sync.Mutex
+	patterns  map[Size]*capture.TestPattern
+	corrupted map[corruptKey][]byte
 }
+
+type corruptKey struct {
+	size Size
+	i    int
+	c    Corruption
+}
+
+// SetCorruptEvery makes every n-th MJPEG frame of a stream (frames n-1,
+// 2n-1, ...) corrupt, the damage cycling through Truncated, Garbled and
+// NoEOI; 0 (the default) serves every frame intact. Safe while streaming.
+func (p *Pictures) SetCorruptEvery(n uint64) { p.corruptEvery.Store(n) }
+
+// CorruptSent returns how many corrupt frames Frame has served.
+func (p *Pictures) CorruptSent() uint64 { return p.corruptSent.Load() }
 
 // Frame implements FrameSource.
 func (p *Pictures) Frame(f Negotiated, n uint64, t time.Time) []byte {
@@ -42,7 +63,24 @@ func (p *Pictures) Frame(f Negotiated, n uint64, t time.Time) []byte {
 		if len(js) == 0 {
 			return nil
 		}
-		return js[n%uint64(len(js))]
+		i := int(n % uint64(len(js)))
+		every := p.corruptEvery.Load()
+		if every == 0 || n%every != every-1 {
+			return js[i]
+		}
+		k := corruptKey{f.Size, i, Corruption((n / every) % uint64(numCorruptions))}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		b, ok := p.corrupted[k]
+		if !ok {
+			b = Corrupt(js[i], k.c)
+			if p.corrupted == nil {
+				p.corrupted = map[corruptKey][]byte{}
+			}
+			p.corrupted[k] = b
+		}
+		p.corruptSent.Add(1)
+		return b
 	case capture.YUYV:
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -61,6 +99,60 @@ func (p *Pictures) Frame(f Negotiated, n uint64, t time.Time) []byte {
 		return tp.Frame(n, t).Data
 	}
 	return nil
+}
+
+// Corruption is a way a webcam's JPEG frame arrives damaged.
+type Corruption int
+
+const (
+	// Truncated: the second half of the frame is lost (a short transfer).
+	Truncated Corruption = iota
+	// Garbled: garbage in the entropy-coded data (bytes overwritten by a
+	// stray EOI marker and noise, as a bit error on the bus makes them).
+	Garbled
+	// NoEOI: the frame ends without its EOI marker.
+	NoEOI
+	numCorruptions
+)
+
+func (c Corruption) String() string {
+	switch c {
+	case Truncated:
+		return "truncated"
+	case Garbled:
+		return "garbled"
+	case NoEOI:
+		return "no EOI"
+	}
+	return fmt.Sprintf("Corruption(%d)", int(c))
+}
+
+// Corrupt returns a damaged copy of jpeg (jpeg itself is not changed).
+// Garbled overwrites 32 bytes in the middle of the data after the first
+// start-of-scan marker (or of the whole frame when it has none).
+func Corrupt(jpeg []byte, c Corruption) []byte {
+	switch c {
+	case Truncated:
+		return bytes.Clone(jpeg[:len(jpeg)/2])
+	case NoEOI:
+		if bytes.HasSuffix(jpeg, []byte{0xff, 0xd9}) {
+			return bytes.Clone(jpeg[:len(jpeg)-2])
+		}
+		return bytes.Clone(jpeg)
+	case Garbled:
+		b := bytes.Clone(jpeg)
+		start := bytes.Index(b, []byte{0xff, 0xda})
+		if start < 0 {
+			start = 0
+		}
+		at := start + (len(b)-start)/2
+		garbage := []byte{0xff, 0xd9, 0x00, 0xff, 0xa5, 0x5a, 0xff, 0xc4}
+		for i := 0; i < 32 && at+i < len(b)-2; i++ {
+			b[at+i] = garbage[i%len(garbage)]
+		}
+		return b
+	}
+	return bytes.Clone(jpeg)
 }
 
 // jpegName is how recorded frames are named: <width>x<height>-<n>.jpg.

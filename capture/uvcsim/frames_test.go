@@ -3,9 +3,15 @@
 package uvcsim
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
+
+	"github.com/camnode/camnode/capture"
 )
 
 // jpegCases feed TestJPEGSize and FuzzJPEGSize's seeds.
@@ -50,4 +56,67 @@ func FuzzJPEGSize(f *testing.F) {
 			t.Fatalf("%dx%d", w, h)
 		}
 	})
+}
+
+// TestCorruptFrames: every kind of damage the emulated webcam can serve
+// makes capture's decoder refuse the frame as corrupt (so that the VM case
+// proves the node counts them), while the intact frame decodes to its
+// stamp; Pictures serves every n-th MJPEG frame damaged, the kinds in turn,
+// and never changes the recorded frames.
+func TestCorruptFrames(t *testing.T) {
+	js, err := LoadJPEGs(jpegDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Size{640, 480}
+	if capture.HaveJPEGDecoder {
+		d, err := capture.NewJPEGDecoder()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		var pic capture.Frame
+		for i, j := range js[s] {
+			for c := range numCorruptions {
+				if err := d.Decode(Corrupt(j, c), &pic); !errors.Is(err, capture.ErrCorruptJPEG) {
+					t.Errorf("frame %d %s: %v, want ErrCorruptJPEG", i, c, err)
+				}
+			}
+			if err := d.Decode(j, &pic); err != nil {
+				t.Fatalf("frame %d intact: %v", i, err)
+			}
+			if n, _, ok := capture.ReadFrameStamp(&pic); !ok || n != uint32(i) {
+				t.Errorf("frame %d intact: stamp %d %v", i, n, ok)
+			}
+		}
+	}
+	orig := bytes.Clone(js[s][0])
+	p := &Pictures{JPEG: js}
+	f := Negotiated{Pixel: capture.MJPEG, Size: s}
+	p.SetCorruptEvery(3)
+	var kinds []string
+	for n := range uint64(12) {
+		b := p.Frame(f, n, time.Time{})
+		intact := bytes.Equal(b, js[s][n%uint64(len(js[s]))])
+		if intact != (n%3 != 2) {
+			t.Errorf("frame %d: intact %v", n, intact)
+		}
+		if !intact {
+			for c := range numCorruptions {
+				if bytes.Equal(b, Corrupt(js[s][n%uint64(len(js[s]))], c)) {
+					kinds = append(kinds, c.String())
+				}
+			}
+		}
+	}
+	if want := []string{"truncated", "garbled", "no EOI", "truncated"}; !slices.Equal(kinds, want) {
+		t.Errorf("damage served %v, want %v", kinds, want)
+	}
+	if p.CorruptSent() != 4 || !bytes.Equal(orig, js[s][0]) {
+		t.Errorf("CorruptSent %d (want 4); recorded frame changed: %v", p.CorruptSent(), !bytes.Equal(orig, js[s][0]))
+	}
+	p.SetCorruptEvery(0)
+	if b := p.Frame(f, 2, time.Time{}); !bytes.Equal(b, js[s][2]) {
+		t.Error("SetCorruptEvery(0) still serves a damaged frame")
+	}
 }

@@ -6,6 +6,8 @@ package vmtest
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,8 +26,14 @@ import (
 	"github.com/vladimirvivien/go4vl/v4l2"
 	"golang.org/x/sys/unix"
 
+	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/agent/agenttest"
+	"github.com/camnode/camnode/agent/config"
+	"github.com/camnode/camnode/agent/pipeline"
 	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/capture/uvcsim"
+	"github.com/camnode/camnode/firmware"
+	"github.com/camnode/camnode/gpio/gpiotest"
 )
 
 const product = "camnode uvcsim webcam"
@@ -35,6 +44,7 @@ var (
 	plugged *uvcsim.Plugged
 	camDev  *uvcsim.Camera
 	jpegs   map[uvcsim.Size][][]byte
+	pics    *uvcsim.Pictures
 	noNode  bool // set when the camera never enumerated: later tests fail at once
 )
 
@@ -81,7 +91,10 @@ func webcam(t *testing.T) (string, *uvcsim.Camera) {
 	if plugged == nil {
 		// The plug outlives the test that made it: log to stderr, not t.
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("component", "uvcsim")
-		p, err := uvcsim.Plug(camDev, &uvcsim.Pictures{JPEG: jpegs}, log)
+		if pics == nil {
+			pics = &uvcsim.Pictures{JPEG: jpegs}
+		}
+		p, err := uvcsim.Plug(camDev, pics, log)
 		if err != nil {
 			camMu.Unlock()
 			t.Fatal(err)
@@ -242,6 +255,12 @@ func TestUVCMJPEG720(t *testing.T) {
 	}
 	sent := jpegs[uvcsim.Size{Width: 1280, Height: 720}]
 	seen := map[int]int{}
+	dec, err := capture.NewJPEGDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	var pic capture.Frame
 	for i, d := range c.Data {
 		k := slices.IndexFunc(sent, func(j []byte) bool { return bytes.Equal(j, d) })
 		if k < 0 {
@@ -250,6 +269,16 @@ func TestUVCMJPEG720(t *testing.T) {
 			continue
 		}
 		seen[k]++
+		// The node's decoder (TurboJPEG, as the pipeline runs it) turns the
+		// frame into the picture that was stamped: recorded frame k
+		// carries counter k.
+		if err := dec.Decode(d, &pic); err != nil {
+			t.Errorf("frame %d: decode: %v", i, err)
+			continue
+		}
+		if n, _, ok := capture.ReadFrameStamp(&pic); !ok || n != uint32(k) || pic.Format.Width != 1280 || pic.Format.Height != 720 {
+			t.Errorf("frame %d: decoded %dx%d, stamp %d (ok %v); want 1280x720, stamp %d", i, pic.Format.Width, pic.Format.Height, n, ok, k)
+		}
 	}
 	monotonic(t, c.Seqs)
 	commits := cam.Commits()
@@ -340,7 +369,7 @@ func TestUVCUnplugReplug(t *testing.T) {
 	dev2, _ := webcam(t)
 	c2 := &vmguest.Collector{N: 3, KeepData: true}
 	cfg.Device = dev2
-	if err := vmguest.Stream(t, cfg, c2, 60*time.Second); err != nil || len(c2.Data) != 3 {
+	if err := vmguest.Stream(t, cfg, c2, 60*time.Second); err != nil || len(c2.Data) < 3 {
 		t.Fatalf("after replug (%s): %v, %d frames", dev2, err, len(c2.Data))
 	}
 	f := capture.Frame{Data: c2.Data[2], Format: c2.Format}
@@ -348,4 +377,203 @@ func TestUVCUnplugReplug(t *testing.T) {
 		t.Error("frame after replug carries no stamp")
 	}
 	t.Logf("streaming again on %s after replug", dev2)
+}
+
+// nodeCaps is what camnode's own build tells Choose (cmd/camnode newCamera).
+var nodeCaps = &capture.Capabilities{Encode: pipeline.HaveEncoder, DecodeMJPEG: capture.HaveJPEGDecoder}
+
+// TestUVCNegotiation: with camnode's default camera.formats and what this
+// build can show, the node picks, among what the webcam offers, MJPEG at
+// 1280x720@30 (raw YUYV reaches only 10 fps there) and raw YUYV at
+// 640x480@30 (cheaper than decoding MJPEG, and the bus carries it); each
+// choice is what the device then sees committed and streams.
+func TestUVCNegotiation(t *testing.T) {
+	vmguest.Guest(t)
+	dev, cam := webcam(t)
+	var formats []capture.PixelFormat
+	for _, f := range config.Default().Camera.Formats {
+		formats = append(formats, capture.PixelFormat(f))
+	}
+	for _, c := range []struct {
+		size uvcsim.Size
+		want capture.PixelFormat
+	}{
+		{uvcsim.Size{Width: 1280, Height: 720}, capture.MJPEG},
+		{uvcsim.Size{Width: 640, Height: 480}, capture.YUYV},
+	} {
+		cfg := capture.V4L2Config{Device: dev, Width: c.size.Width, Height: c.size.Height, FPS: 30, Formats: formats, Can: nodeCaps,
+			Logger: vmguest.Logger(t)}
+		v, err := capture.NewV4L2(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := v.Probe()
+		want := capture.Format{Width: c.size.Width, Height: c.size.Height, Pixel: c.want, FPSNum: 30, FPSDen: 1}
+		if err != nil || info.Format != want || info.Choice.Pixel != c.want {
+			t.Errorf("%s@30 with %v: probe %v, choice %v, %v; want %v", c.size, formats, info.Format, info.Choice, err, want)
+			continue
+		}
+		t.Logf("%s@30: chose %v: %s", c.size, info.Choice, info.Reason)
+		col := &vmguest.Collector{N: 3}
+		if err := vmguest.Stream(t, cfg, col, 60*time.Second); err != nil || col.Format != want {
+			t.Errorf("%s@30: streamed %v, %v; want %v", c.size, col.Format, err, want)
+			continue
+		}
+		commits := cam.Commits()
+		if len(commits) == 0 || commits[len(commits)-1].Pixel != c.want || commits[len(commits)-1].Size != c.size ||
+			commits[len(commits)-1].Interval != uvcsim.Interval(30) {
+			t.Errorf("%s@30: device commits %v; want the last one %s %s at 30 fps", c.size, commits, c.size, c.want)
+		}
+	}
+}
+
+// auCounter is a pipeline output that always wants the stream and counts
+// the access units it is given.
+type auCounter struct{ n atomic.Uint64 }
+
+func (o *auCounter) WriteAU(*pipeline.AU) { o.n.Add(1) }
+func (o *auCounter) Cut()                 {}
+func (o *auCounter) Wanted() bool         { return true }
+
+// TestUVCAgentCorruptUnplug is the node's story with a real webcam's
+// troubles, through uvcvideo: the agent streams MJPEG 640x480 from the
+// emulated webcam into the pipeline (TurboJPEG decode, x264) while the
+// camera sends every 5th frame damaged (truncated, garbage in the entropy
+// data, no EOI in turn): the status counts them as corrupt and encoding
+// goes on. Then the cable is pulled: the status shows a camera fault, the
+// LED is off. Plugged back (the node's device path is a symlink to the new
+// node, as udev's /dev/v4l/by-id link is), the agent streams again by
+// itself and the fault clears.
+func TestUVCAgentCorruptUnplug(t *testing.T) {
+	vmguest.Guest(t)
+	dev, _ := webcam(t)
+	link := filepath.Join(t.TempDir(), "usb-camnode-webcam-video-index0")
+	if err := os.Symlink(dev, link); err != nil {
+		t.Fatal(err)
+	}
+	camMu.Lock()
+	p := pics
+	camMu.Unlock()
+	p.SetCorruptEvery(5)
+	defer p.SetCorruptEvery(0)
+	sent0 := p.CorruptSent()
+
+	log := vmguest.Logger(t)
+	out := &auCounter{}
+	pipe, err := pipeline.New(pipeline.Config{Logger: log.With("component", "pipeline")}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pipe.Close()
+	cam, err := capture.NewV4L2(capture.V4L2Config{Device: link, Width: 640, Height: 480, FPS: 30,
+		Formats: []capture.PixelFormat{capture.MJPEG}, Can: nodeCaps, Logger: log.With("component", "capture")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	led := &gpiotest.LED{}
+	a, err := agent.New(agent.Config{
+		Identity: firmware.Identity{NodeID: "vm-uvc", Site: "VM", Room: "Test room", ZoneClass: "reception",
+			Installer: "vm-test", IssuedAt: time.Now(), InitialPrivacy: "off"},
+		StatePath: filepath.Join(t.TempDir(), "privacy.json"),
+		Timing:    agent.Timing{RetryMin: 100 * time.Millisecond, RetryMax: time.Second},
+		Logger:    log.With("component", "agent"),
+	}, agent.Deps{LED: led, Shutter: &gpiotest.Shutter{}, Camera: cam, Sinks: []agent.FrameSink{pipe},
+		Audio: capture.AudioGuard{Root: os.DirFS("/"), Interval: time.Hour, DevDir: "/dev", Logger: log}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent Run: %v", err)
+		}
+	}()
+
+	agenttest.WaitStatus(t, a, "streaming", vmguest.StreamDeadline, func(s agent.Status) bool { return s.Capture == "streaming" && s.LED })
+	st := agenttest.WaitStatus(t, a, "corrupt frames counted", vmguest.StreamDeadline, func(s agent.Status) bool { return s.CorruptFrames >= 2 })
+	enc := out.n.Load()
+	// Streaming goes on past the corrupt frames: more pictures encoded,
+	// more corrupt frames counted, no fault.
+	st = agenttest.WaitStatus(t, a, "encoding past the corrupt frames", vmguest.StreamDeadline, func(s agent.Status) bool {
+		return out.n.Load() >= enc+10 && s.CorruptFrames > st.CorruptFrames && s.Capture == "streaming" && len(s.Faults) == 0
+	})
+	ps := pipe.Stats()
+	if sent := p.CorruptSent() - sent0; st.CorruptFrames > sent || ps.Unsupported != 0 || pipe.Err() != "" {
+		t.Errorf("status counts %d corrupt of %d sent; pipeline %+v, err %q", st.CorruptFrames, sent, ps, pipe.Err())
+	}
+	t.Logf("corrupt: %d counted (%d sent); pipeline %+v", st.CorruptFrames, p.CorruptSent()-sent0, ps)
+
+	// The cable pulled.
+	camMu.Lock()
+	pl := plugged
+	plugged = nil
+	camMu.Unlock()
+	unplugged := make(chan error, 1)
+	go func() { unplugged <- pl.Unplug() }()
+	st = agenttest.WaitStatus(t, a, "camera fault after unplug", vmguest.StreamDeadline, func(s agent.Status) bool {
+		return s.Faults["camera"] != "" && !s.LED && s.Capture != "streaming"
+	})
+	t.Logf("after unplug: capture %s, fault %q", st.Capture, st.Faults["camera"])
+	select {
+	case err := <-unplugged:
+		if err != nil {
+			t.Fatalf("unplug: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("unplug did not finish")
+	}
+	if led.On() {
+		t.Error("LED on with the camera unplugged")
+	}
+
+	// Plugged back: udev would re-point the by-id link; the test does.
+	dev2, _ := webcam(t)
+	tmp := link + ".new"
+	if err := os.Symlink(dev2, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		t.Fatal(err)
+	}
+	enc = out.n.Load()
+	agenttest.WaitStatus(t, a, "streaming again after replug", vmguest.StreamDeadline, func(s agent.Status) bool {
+		return s.Capture == "streaming" && s.LED && s.Faults["camera"] == "" && out.n.Load() >= enc+5
+	})
+	t.Logf("streaming again on %s (was %s)", dev2, dev)
+}
+
+// TestUVCRecord records what uvcvideo delivers from the emulated webcam
+// (MJPEG 640x480, every 4th frame damaged) for the host's browser test
+// (agent/liveview TestBrowserLiveViewUVCRecording). It runs only with
+// CAMNODE_UVC_RECORD=1 (scripts/vm-test --record-uvc DIR), and prints each
+// frame base64-encoded on lines "CAMNODE-UVCREC <name> <chunk>", which
+// scripts/vm-test writes back into DIR.
+func TestUVCRecord(t *testing.T) {
+	vmguest.Guest(t)
+	if os.Getenv("CAMNODE_UVC_RECORD") != "1" {
+		t.Skip("CAMNODE_UVC_RECORD=1 not set")
+	}
+	dev, _ := webcam(t)
+	camMu.Lock()
+	p := pics
+	camMu.Unlock()
+	p.SetCorruptEvery(4)
+	defer p.SetCorruptEvery(0)
+	c := &vmguest.Collector{N: 12, KeepData: true}
+	if err := vmguest.Stream(t, capture.V4L2Config{Device: dev, Width: 640, Height: 480, FPS: 30,
+		Formats: []capture.PixelFormat{capture.MJPEG}}, c, 60*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range c.Data {
+		name := fmt.Sprintf("%02d-seq%d.mjpg", i, c.Seqs[i])
+		s := base64.StdEncoding.EncodeToString(d)
+		for len(s) > 0 {
+			n := min(len(s), 1024)
+			fmt.Printf("CAMNODE-UVCREC %s %s\n", name, s[:n])
+			s = s[n:]
+		}
+	}
 }
