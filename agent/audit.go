@@ -5,6 +5,7 @@ package agent
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"time"
 )
 
@@ -29,9 +30,11 @@ type AuditRecord struct {
 	// Fault names the fault (Fault.String) of a "fault" or "fault_cleared"
 	// record, and of a "privacy" record the agent wrote after a fault.
 	Fault string `json:"fault,omitempty"`
-	// View describes a viewer or recorder session (Kind "view" or
-	// "recording"; Actor is the viewer or recorder and Reason why the
-	// session ended). Build it with SessionAudit.
+	// View describes a viewer or recorder session (Kind "view_start" or
+	// "recording_start" when it starts, "view" or "recording" when it
+	// ends, both with the same View.Session; Actor is the viewer or
+	// recorder and Reason, of an end, why the session ended). Build them
+	// with SessionStartAudit and SessionAudit.
 	View *SessionRecord `json:"view,omitempty"`
 	// Life describes the node's life: boots, stops, crashes, identity and
 	// configuration changes, the clock (auditlife.go).
@@ -42,19 +45,21 @@ type AuditRecord struct {
 
 // Record kinds (docs/audit.md has the table).
 const (
-	KindPrivacy      = "privacy"       // privacy on or off, from any source
-	KindRefusal      = "refusal"       // a request the rules refused
-	KindFault        = "fault"         // a fault raised (or its detail changed)
-	KindFaultCleared = "fault_cleared" // a fault cleared
-	KindView         = "view"          // a live-view session ended
-	KindRecording    = "recording"     // a recorder session ended
-	KindBoot         = "boot"          // the agent started
-	KindStop         = "stop"          // the agent stopped cleanly
-	KindCrash        = "crash"         // the previous run did not stop cleanly
-	KindIdentity     = "identity_change"
-	KindConfig       = "config_change"
-	KindClock        = "clock" // a clock jump or a change of the clock's sync state
-	KindCheck        = "check" // camnode check opened the camera
+	KindPrivacy        = "privacy"         // privacy on or off, from any source
+	KindRefusal        = "refusal"         // a request the rules refused
+	KindFault          = "fault"           // a fault raised (or its detail changed)
+	KindFaultCleared   = "fault_cleared"   // a fault cleared
+	KindView           = "view"            // a live-view session ended
+	KindRecording      = "recording"       // a recorder session ended
+	KindViewStart      = "view_start"      // a live-view session starts (before its first frame)
+	KindRecordingStart = "recording_start" // a recorder or push session starts (before its first frame)
+	KindBoot           = "boot"            // the agent started
+	KindStop           = "stop"            // the agent stopped cleanly
+	KindCrash          = "crash"           // the previous run did not stop cleanly
+	KindIdentity       = "identity_change"
+	KindConfig         = "config_change"
+	KindClock          = "clock" // a clock jump or a change of the clock's sync state
+	KindCheck          = "check" // camnode check opened the camera
 )
 
 // SessionRecord is what the audit trail keeps of one viewer or recorder
@@ -65,11 +70,76 @@ type SessionRecord struct {
 	Purpose string    `json:"purpose"`
 	Remote  string    `json:"remote"` // viewer's address
 	Start   time.Time `json:"start"`
-	End     time.Time `json:"end"`
-	Frames  uint64    `json:"frames"` // frames sent to this viewer
+	// End and Ended are absent from a start record (the session has not
+	// ended) and present in an end record (CheckSession).
+	End    time.Time `json:"end,omitzero"`
+	Frames uint64    `json:"frames"` // frames sent to this viewer (0 in a start record)
 	// Bytes sent on the session's connection (recorder sessions).
 	Bytes uint64 `json:"bytes,omitempty"`
-	Ended string `json:"ended"` // why the session ended
+	Ended string `json:"ended,omitempty"` // why the session ended
+}
+
+// StartKind is the kind of the start record of a session whose end record
+// has kind (KindView or KindRecording), or "" for any other kind.
+func StartKind(kind string) string {
+	switch kind {
+	case KindView:
+		return KindViewStart
+	case KindRecording:
+		return KindRecordingStart
+	}
+	return ""
+}
+
+// SessionStartAudit is the audit record of a session that starts: kind is
+// the kind its end record will have (KindView or KindRecording; the
+// record's kind is StartKind(kind)), actor the credential's subject, and
+// s.Session the id the end record (SessionAudit) carries, so that a
+// verifier pairs them. It must be recorded, durably, before the session's
+// first frame is sent; a session whose start record cannot be recorded is
+// refused (UnauditedSession says why). A start without an end means the
+// node stopped during the session without ending it: a crash (the next
+// boot's "crash" record) or a trail that ends there. Live view, the
+// recorder and push all build theirs here.
+func SessionStartAudit(kind string, source Source, actor string, s SessionRecord) AuditRecord {
+	s.Start = s.Start.UTC()
+	s.End, s.Frames, s.Bytes, s.Ended = time.Time{}, 0, 0, ""
+	return AuditRecord{Kind: StartKind(kind), Source: source, Actor: actor, View: &s}
+}
+
+// UnauditedSession is the reason a session is refused when its start
+// record cannot be recorded: no session goes unaudited.
+func UnauditedSession(err error) string {
+	return "session refused: the audit trail cannot record it (" + err.Error() + ")"
+}
+
+// CheckSession returns why the session part of r is malformed, or nil: a
+// start record (view_start, recording_start) has a View without end and
+// ended; an end record (view, recording) has a View with both; other
+// kinds have no View.
+func (r AuditRecord) CheckSession() error {
+	v := r.View
+	switch r.Kind {
+	case KindViewStart, KindRecordingStart:
+		switch {
+		case v == nil:
+			return fmt.Errorf("%s record without its view", r.Kind)
+		case !v.End.IsZero() || v.Ended != "":
+			return fmt.Errorf("%s record has an end", r.Kind)
+		}
+	case KindView, KindRecording:
+		switch {
+		case v == nil:
+			return fmt.Errorf("%s record without its view", r.Kind)
+		case v.End.IsZero() || v.Ended == "":
+			return fmt.Errorf("%s record without end and ended", r.Kind)
+		}
+	default:
+		if v != nil {
+			return fmt.Errorf("a %q record carries a view", r.Kind)
+		}
+	}
+	return nil
 }
 
 // SessionAudit is the audit record of a session that ended: kind is

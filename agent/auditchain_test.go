@@ -300,6 +300,21 @@ func verifyCases() []verifyCase {
 		})},
 		{name: "identity signed by an unknown installer", wantErr: "not pinned", file: edit(func(t testing.TB, f *auditFixture) [][]byte { return f.lines }),
 			identity: func(t testing.TB, f *auditFixture) []byte { return signedIdentity(t, "ward-3", seedKey(8), f.auditKey) }},
+		// A session whose start has no end (the node crashed during it)
+		// verifies, with a warning naming it; its paired neighbour does not.
+		{name: "session start without its end", wantWarn: `session s2 (view_start of "alice", seq 3) has no end record: the node crashed during it`, file: edit(func(t testing.TB, f *auditFixture) [][]byte {
+			rec := func(r AuditRecord) []byte {
+				r.ID, r.Time, r.Node = NewAuditID(), fixtureTime, "ward-3"
+				return encodeLine(t, r)
+			}
+			s := func(id string) SessionRecord {
+				return SessionRecord{Session: id, Role: "staff", Purpose: "p", Remote: "r", Start: fixtureTime, End: fixtureTime}
+			}
+			l := append(clone(f.lines[:1]), rec(SessionStartAudit(KindView, "liveview", "alice", s("s1"))),
+				rec(SessionStartAudit(KindView, "liveview", "alice", s("s2"))), rec(SessionAudit(KindView, "liveview", "alice", "bye", s("s1"))),
+				rec(AuditRecord{Kind: KindCrash, Source: SourceAgent, Life: &LifeRecord{}}))
+			return rechain(t, append(l, clone(f.lines[1:])...), f.anchor, f.auditKey)
+		})},
 		{name: "identity without audit key", wantWarn: "no audit_key", file: edit(func(t testing.TB, f *auditFixture) [][]byte {
 			return writeTrail(t, "ward-3", signedIdentity(t, "ward-3", f.installer, nil), nil, 3)
 		}), identity: func(t testing.TB, f *auditFixture) []byte { return signedIdentity(t, "ward-3", f.installer, nil) }},

@@ -5,10 +5,12 @@ package agent
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/camnode/camnode/firmware"
 )
@@ -44,6 +46,76 @@ type VerifyReport struct {
 	Legacy  int // records before the chain began (no seq), not chained
 	Anchor  string
 	Warning []string
+	// Sessions counts session start records (view_start,
+	// recording_start); Unended those without their end record (each is
+	// also a Warning that says what its absence means).
+	Sessions, Unended int
+}
+
+// maxOpenSessions bounds the session starts VerifyAudit remembers while
+// it looks for their ends (memory stays bounded on any input); starts
+// beyond it are counted, not paired.
+const maxOpenSessions = 4096
+
+// openSessions pairs session start records with their end records
+// (agent.SessionStartAudit, SessionAudit: the same View.Session).
+type openSessions struct {
+	open     map[string]openSession
+	unpaired int // starts not remembered (over maxOpenSessions)
+}
+
+type openSession struct {
+	kind  string
+	seq   uint64
+	actor string
+}
+
+// see notes a chained record; a crash or boot record closes the sessions
+// still open: the run they belonged to is over.
+func (o *openSessions) see(rec *AuditRecord, rep *VerifyReport) {
+	switch rec.Kind {
+	case KindViewStart, KindRecordingStart:
+		rep.Sessions++
+		if rec.View == nil {
+			return
+		}
+		if len(o.open) >= maxOpenSessions {
+			o.unpaired++
+			return
+		}
+		if o.open == nil {
+			o.open = map[string]openSession{}
+		}
+		o.open[rec.View.Session] = openSession{kind: rec.Kind, seq: rec.Seq, actor: rec.Actor}
+	case KindView, KindRecording:
+		if rec.View != nil {
+			delete(o.open, rec.View.Session)
+		}
+	case KindCrash:
+		o.flush(rep, fmt.Sprintf("the node crashed during it (crash record seq %d)", rec.Seq))
+	case KindBoot:
+		o.flush(rep, fmt.Sprintf("the node restarted without ending it (boot record seq %d)", rec.Seq))
+	}
+}
+
+// flush turns every open session into a warning (in the order they
+// started) that says why it has no end.
+func (o *openSessions) flush(rep *VerifyReport, why string) {
+	list := make([]string, 0, len(o.open))
+	for id := range o.open {
+		list = append(list, id)
+	}
+	slices.SortFunc(list, func(a, b string) int { return cmp.Compare(o.open[a].seq, o.open[b].seq) })
+	for _, id := range list {
+		s := o.open[id]
+		rep.Unended++
+		rep.Warning = append(rep.Warning, fmt.Sprintf("session %s (%s of %q, seq %d) has no end record: %s", id, s.kind, s.actor, s.seq, why))
+		delete(o.open, id)
+	}
+	if o.unpaired > 0 {
+		rep.Warning = append(rep.Warning, fmt.Sprintf("%d session start(s) not paired (more than %d sessions open at once)", o.unpaired, maxOpenSessions))
+		o.unpaired = 0
+	}
 }
 
 // VerifyError is the first broken record.
@@ -96,6 +168,7 @@ func VerifyAudit(r io.Reader, opts VerifyOptions) (VerifyReport, error) {
 		return rep, &VerifyError{Line: lineNo, Seq: seq, Reason: fmt.Sprintf(format, a...)}
 	}
 	witnessed := false
+	var sessions openSessions
 	for {
 		line, err := br.ReadSlice('\n')
 		if len(line) == 0 && err == io.EOF {
@@ -180,6 +253,7 @@ func VerifyAudit(r io.Reader, opts VerifyOptions) (VerifyReport, error) {
 			}
 			witnessed = true
 		}
+		sessions.see(&rec, &rep)
 		if rep.Records == 0 {
 			rep.First = rec.Seq
 		}
@@ -197,6 +271,7 @@ func VerifyAudit(r io.Reader, opts VerifyOptions) (VerifyReport, error) {
 	if rep.Records == 0 && rep.Legacy == 0 {
 		return rep, &VerifyError{Line: lineNo, Reason: "no records"}
 	}
+	sessions.flush(&rep, "the trail ends during it (still open then, or the node crashed and has not started since)")
 	if rep.Last > rep.Signed && auditKey != nil {
 		rep.Warning = append(rep.Warning, fmt.Sprintf("records %d to %d are after the last checkpoint: not signed; their removal could not be detected from this file alone", rep.Signed+1, rep.Last))
 	}

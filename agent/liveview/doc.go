@@ -91,8 +91,11 @@
 // of the configured interfaces; no STUN or TURN, no mDNS, host candidates
 // only.
 //
-// Every session is audited through the agent (kind "view"): viewer, role,
-// purpose, remote address, start, end, frames sent and why it ended.
+// Every session is audited through the agent twice, with the same session
+// id: kind "view_start" before the answer is returned (so before any frame
+// can be sent; an offer whose start record cannot be written gets 503 with
+// the reason: no unaudited viewing), and kind "view" when it ends: viewer,
+// role, purpose, remote address, start, end, frames sent and why it ended.
 //
 // # Privacy masks
 //

@@ -31,6 +31,7 @@ type fakeNode struct {
 	mu      sync.Mutex
 	st      agent.Status
 	records []agent.AuditRecord
+	fail    error // the auditor's error, if set
 }
 
 func newFakeNode() *fakeNode {
@@ -55,8 +56,34 @@ func (n *fakeNode) Refresh() {}
 func (n *fakeNode) Record(r agent.AuditRecord) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.fail != nil {
+		return n.fail
+	}
 	n.records = append(n.records, r)
 	return nil
+}
+
+// failAudit makes the auditor fail (nil: succeed again).
+func (n *fakeNode) failAudit(err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.fail = err
+}
+
+// Ended returns the end records of sessions (kind "view").
+func (n *fakeNode) Ended() []agent.AuditRecord { return n.kind(agent.KindView) }
+
+// Started returns the start records of sessions (kind "view_start").
+func (n *fakeNode) Started() []agent.AuditRecord { return n.kind(agent.KindViewStart) }
+
+func (n *fakeNode) kind(k string) []agent.AuditRecord {
+	var out []agent.AuditRecord
+	for _, r := range n.Records() {
+		if r.Kind == k {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (n *fakeNode) Records() []agent.AuditRecord {

@@ -52,10 +52,8 @@ func TestAnswers(t *testing.T) {
 // endedRecords returns the audit reasons of the ended sessions.
 func endedRecords(n *fakeNode) []string {
 	var out []string
-	for _, r := range n.Records() {
-		if r.View != nil {
-			out = append(out, r.View.Ended)
-		}
+	for _, r := range n.Ended() {
+		out = append(out, r.View.Ended)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ package liveview
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -195,6 +196,17 @@ func openSession(t *testing.T, s *Server, tok string, interceptors bool) (*recei
 	if !strings.HasPrefix(loc, "/whep/") || w.Header().Get("Content-Type") != "application/sdp" {
 		t.Fatalf("Location %q Content-Type %q", loc, w.Header().Get("Content-Type"))
 	}
+	// The session's start is on the audit trail before the viewer has
+	// the answer, so before any frame can reach it.
+	if n, ok := s.node.Load().Node.(*fakeNode); ok {
+		started := false
+		for _, rec := range n.Started() {
+			started = started || rec.View.Session == strings.TrimPrefix(loc, "/whep/")
+		}
+		if !started {
+			t.Fatalf("no view_start record for %s before the viewer got its answer", loc)
+		}
+	}
 	r.answer(t, w.Body.String())
 	waitFor(t, r.connect, 10*time.Second, "connection")
 	waitCond(t, 10*time.Second, "the node to see the viewer connected", func() bool {
@@ -251,13 +263,56 @@ func TestSessionMediaDeleteReplay(t *testing.T) {
 	waitFor(t, r.closed, 10*time.Second, "viewer closed")
 	s.audits.Wait()
 	recs := n.Records()
-	if len(recs) != 1 || recs[0].Kind != "view" || recs[0].Actor != "alice" || recs[0].View == nil {
-		t.Fatalf("audit: %+v", recs)
+	if len(recs) != 2 || recs[0].Kind != "view_start" || recs[1].Kind != "view" || recs[1].Actor != "alice" ||
+		recs[0].Actor != "alice" || recs[1].View == nil || recs[0].View == nil {
+		t.Fatalf("audit: %+v, want a view_start and a view record", recs)
 	}
-	if v := recs[0].View; v.Ended != "viewer hung up" || v.Purpose != "fall check" || v.Frames == 0 ||
-		v.Role == "" || v.Remote == "" || v.Session == "" || v.Start.IsZero() || v.End.Before(v.Start) {
+	if v := recs[1].View; v.Ended != "viewer hung up" || v.Purpose != "fall check" || v.Frames == 0 ||
+		v.Role == "" || v.Remote == "" || v.Session != strings.TrimPrefix(loc, "/whep/") || v.Start.IsZero() || v.End.Before(v.Start) {
 		t.Fatalf("audit view record: %+v", *v)
 	}
+	// The start record is the same session, before it sent anything.
+	if v, e := recs[0].View, recs[1].View; v.Session != e.Session || !v.Start.Equal(e.Start) || v.Frames != 0 ||
+		v.Ended != "" || !v.End.IsZero() || v.Purpose != e.Purpose || v.Role != e.Role || v.Remote != e.Remote {
+		t.Fatalf("start record %+v does not pair with the end record %+v", *v, *e)
+	}
+	for _, r := range recs {
+		if err := r.CheckSession(); err != nil {
+			t.Errorf("%s record: %v", r.Kind, err)
+		}
+	}
+}
+
+// TestUnauditedSessionRefused: an auditor that cannot record the start of
+// a session refuses the session (503 with the reason): no answer, so the
+// viewer never connects and nothing is sent; no slot held. Once the
+// auditor works again, viewers are admitted.
+func TestUnauditedSessionRefused(t *testing.T) {
+	k := newKeys(t)
+	s, n := newServer(t, k, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var gate sync.RWMutex
+	feedFrames(ctx, t, s, 320, 240, 30, &gate)
+	waitCond(t, 5*time.Second, "frames", func() bool { return s.pipe.Live() })
+	n.failAudit(errors.New("disk full"))
+	r := newReceiver(t, false)
+	w := post(s.Handler(), k.mint(t, time.Now(), time.Minute), "application/sdp", r.offer(t))
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "audit trail cannot record") ||
+		!strings.Contains(w.Body.String(), "disk full") {
+		t.Fatalf("offer with a failing auditor: %d %q, want 503 with the reason", w.Code, w.Body.String())
+	}
+	if strings.Contains(w.Body.String(), "v=0") || w.Header().Get("Location") != "" {
+		t.Fatalf("a refused session got an answer: %q", w.Body.String())
+	}
+	s.mu.RLock()
+	open := len(s.sessions)
+	s.mu.RUnlock()
+	if open != 0 || s.Viewers() != 0 {
+		t.Fatalf("%d sessions, %d viewers after the refusal", open, s.Viewers())
+	}
+	n.failAudit(nil)
+	openSession(t, s, k.mint(t, time.Now(), time.Minute), false)
 }
 
 // TestCutStopsRetransmission: NACKs are answered while viewing; after Cut
@@ -340,7 +395,7 @@ func TestCutStopsRetransmission(t *testing.T) {
 		t.Fatal("a packet arrived after Cut")
 	}
 	s.audits.Wait()
-	if recs := n.Records(); len(recs) != 1 || !strings.Contains(recs[0].Reason, "privacy") {
+	if recs := n.Ended(); len(recs) != 1 || !strings.Contains(recs[0].Reason, "privacy") {
 		t.Fatalf("audit: %+v", recs)
 	}
 	// No new session while private.
@@ -363,8 +418,8 @@ func TestTokenExpiryEndsSession(t *testing.T) {
 	waitCond(t, 5*time.Second, "session to end at expiry", func() bool { return s.Viewers() == 0 })
 	waitFor(t, r.closed, 15*time.Second, "viewer to see the connection end")
 	// The slot is freed before the session's audit record is written.
-	waitCond(t, 10*time.Second, "the audit record", func() bool { return len(n.Records()) > 0 })
-	if recs := n.Records(); len(recs) != 1 || !strings.Contains(recs[0].Reason, "token expired") {
+	waitCond(t, 10*time.Second, "the audit record", func() bool { return len(n.Ended()) > 0 })
+	if recs := n.Ended(); len(recs) != 1 || !strings.Contains(recs[0].Reason, "token expired") {
 		t.Fatalf("audit: %+v", recs)
 	}
 }

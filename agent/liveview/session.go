@@ -223,14 +223,22 @@ func (s *Server) open(ctx context.Context, offer string, c *token.Claims, remote
 	if err := s.verify.Consume(c, now); err != nil {
 		return nil, "", consumeError(err)
 	}
-	s.mu.Lock()
-	if s.epoch != epoch {
-		s.mu.Unlock()
-		return nil, "", fail(http.StatusServiceUnavailable, "privacy is on")
-	}
-	if err := s.admitAfterOpen(); err != nil {
-		s.mu.Unlock()
+	// The session's start is recorded, durably, before it can send a
+	// frame (no frame reaches a viewer before it has the answer): a
+	// session the audit trail cannot record is refused. From here on,
+	// a refusal ends the session with an end record that pairs with it.
+	if err := s.start(sess); err != nil {
 		return nil, "", err
+	}
+	s.mu.Lock()
+	refused := s.admitAfterOpen()
+	if s.epoch != epoch {
+		refused = fail(http.StatusServiceUnavailable, "privacy is on")
+	}
+	if refused != nil {
+		s.mu.Unlock()
+		s.finish(sess, "refused: "+refused.Error())
+		return nil, "", refused
 	}
 	// The timers are set before the session is visible (under mu), so a
 	// Cut or end that closes it always finds them to stop.
@@ -370,7 +378,25 @@ func (s *Server) end(id, why string) bool {
 	return true
 }
 
-// finish writes the session's audit record, once.
+// start writes the session's start record (agent.SessionStartAudit) and
+// returns once it is recorded; an error (a 503 with the reason) if it
+// cannot be.
+func (s *Server) start(sess *session) error {
+	ref := s.node.Load()
+	if ref == nil {
+		return fail(http.StatusServiceUnavailable, "node is starting")
+	}
+	c := sess.claims
+	rec := agent.SessionStartAudit(agent.KindView, Source, c.Subject, agent.SessionRecord{Session: sess.id,
+		Role: c.Role, Purpose: c.Purpose, Remote: sess.remote, Start: sess.start})
+	if err := ref.Record(rec); err != nil {
+		s.log.Error("live view session refused: its start cannot be audited", "session", sess.id, "viewer", c.Subject, "err", err)
+		return fail(http.StatusServiceUnavailable, "%s", agent.UnauditedSession(err))
+	}
+	return nil
+}
+
+// finish writes the session's end record, once.
 func (s *Server) finish(sess *session, why string) {
 	sess.endOnce.Do(func() {
 		end := s.clock.Now()

@@ -68,6 +68,9 @@ func ParseAuditRecord(payload []byte) (agent.AuditRecord, error) {
 	if !cmdIDRe.MatchString(r.ID) {
 		return agent.AuditRecord{}, fmt.Errorf("audit record: bad id %q", trunc(r.ID))
 	}
+	if err := r.CheckSession(); err != nil {
+		return agent.AuditRecord{}, fmt.Errorf("audit record: %w", err)
+	}
 	return r, nil
 }
 

@@ -35,7 +35,13 @@ func TestAuditPayloadIsTheChainLine(t *testing.T) {
 		{ID: agent.NewAuditID(), Time: time.Date(2026, 3, 1, 9, 0, 0, 123456789, paris), Node: "n1", Kind: "privacy", Source: agent.SourceLocal, Actor: "uid 1000 <root> & co", Privacy: "off"},
 		{ID: agent.NewAuditID(), Time: time.Date(2026, 3, 1, 9, 0, 1, 0, time.UTC), Node: "n1", Kind: "refusal", Reason: "ünïcödé \u2028 line sep \x7f \"quoted\""},
 		{ID: agent.NewAuditID(), Time: time.Date(2026, 3, 1, 9, 0, 2, 500, time.Local), Node: "n1", Kind: "view", Actor: "dr who",
-			View: &agent.SessionRecord{Session: "s", Role: "staff", Purpose: "p", Remote: "[::1]:1", Start: time.Date(2026, 3, 1, 9, 0, 0, 0, paris), Frames: 7, Ended: "bye"}},
+			View: &agent.SessionRecord{Session: "s", Role: "staff", Purpose: "p", Remote: "[::1]:1", Start: time.Date(2026, 3, 1, 9, 0, 0, 0, paris),
+				End: time.Date(2026, 3, 1, 9, 0, 2, 0, paris), Frames: 7, Ended: "bye"}},
+		// Session starts (live view, recorder, push: one shape).
+		agent.SessionStartAudit(agent.KindView, "liveview", "dr who", agent.SessionRecord{Session: "s2", Role: "staff", Purpose: "p",
+			Remote: "[::1]:2", Start: time.Date(2026, 3, 1, 9, 0, 2, 0, paris)}),
+		agent.SessionStartAudit(agent.KindRecording, "push", "hub", agent.SessionRecord{Session: "p2", Role: "push", Purpose: "recording",
+			Remote: "rtsps://hub:322/n1", Start: time.Date(2026, 3, 1, 9, 0, 2, 0, time.UTC), Frames: 3, Ended: "ignored"}),
 		// A recorder-stream session (agent/recorder): kind record, with bytes.
 		{ID: agent.NewAuditID(), Time: time.Date(2026, 3, 1, 9, 0, 3, 0, time.UTC), Node: "n1", Kind: agent.KindRecording, Source: "recorder", Actor: "mediamtx",
 			Reason: "privacy: gate closed", View: &agent.SessionRecord{Session: "r", Role: "recorder", Purpose: "recording", Remote: "10.0.0.2:5000",

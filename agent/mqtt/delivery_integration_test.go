@@ -178,7 +178,7 @@ func TestMosquittoStatusOutboxCount(t *testing.T) {
 	w.wait(t, 20*time.Second, "status", func() bool { _, ok := w.status(topics); return ok })
 	// A record with no other status change: the agent's status stays the
 	// same, only the outbox grows.
-	if err := ta.Record(agent.AuditRecord{Kind: "view", Source: agent.SourceAgent, Reason: "test"}); err != nil {
+	if err := ta.Record(agent.AuditRecord{Kind: agent.KindRefusal, Source: agent.SourceAgent, Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	n := ta.outbox.Stats().Pending

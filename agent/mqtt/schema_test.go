@@ -18,15 +18,17 @@ import (
 // A validator for the subset of JSON Schema (2020-12) that
 // testdata/mqtt/*.schema.json use: type, enum, properties, required,
 // additionalProperties, pattern, minLength, maxLength, minimum, maximum,
-// format date-time and local $ref. An unsupported keyword is an error, so a
-// schema cannot silently check less than it says.
+// format date-time, local $ref, allOf, if/then, and the schema false as a
+// property's (the property must be absent). An unsupported keyword is an
+// error, so a schema cannot silently check less than it says.
 
 type schema struct {
 	root map[string]any
 }
 
 var knownKeywords = []string{"$schema", "$id", "title", "description", "$defs", "$ref", "type", "enum",
-	"properties", "required", "additionalProperties", "pattern", "minLength", "maxLength", "minimum", "maximum", "format"}
+	"properties", "required", "additionalProperties", "pattern", "minLength", "maxLength", "minimum", "maximum", "format",
+	"allOf", "if", "then"}
 
 func loadSchema(t testing.TB, name string) schema {
 	t.Helper()
@@ -63,6 +65,28 @@ func (s schema) check(sch map[string]any, v any, at string) error {
 			return fmt.Errorf("%s: unresolvable $ref %q", at, ref)
 		}
 		return s.check(sub, v, at)
+	}
+	if all, ok := sch["allOf"].([]any); ok {
+		for _, sub := range all {
+			m, ok := sub.(map[string]any)
+			if !ok {
+				return fmt.Errorf("%s: allOf entry %v is not a schema object", at, sub)
+			}
+			if err := s.check(m, v, at); err != nil {
+				return err
+			}
+		}
+	}
+	if cond, ok := sch["if"].(map[string]any); ok {
+		then, ok := sch["then"].(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s: if without a then schema object", at)
+		}
+		if s.check(cond, v, at) == nil {
+			if err := s.check(then, v, at); err != nil {
+				return err
+			}
+		}
 	}
 	if typ, ok := sch["type"].(string); ok && !hasType(v, typ) {
 		return fmt.Errorf("%s: %v is not of type %s", at, v, typ)
@@ -106,6 +130,12 @@ func (s schema) check(sch map[string]any, v any, at string) error {
 		}
 		props, _ := sch["properties"].(map[string]any)
 		for k, val := range x {
+			if p, ok := props[k].(bool); ok {
+				if !p {
+					return fmt.Errorf("%s: property %q not allowed here", at, k)
+				}
+				continue
+			}
 			if p, ok := props[k].(map[string]any); ok {
 				if err := s.check(p, val, at+"."+k); err != nil {
 					return err
@@ -182,6 +212,38 @@ func TestValidatorRejects(t *testing.T) {
 		strings.Replace(string(good), `{`, `{"extra":1,`, 1)} {
 		if s.validate([]byte(bad)) == nil {
 			t.Errorf("accepted %s", bad)
+		}
+	}
+}
+
+// TestSessionRecordsSchemaAgreesWithParser: a session's start record
+// (view_start, recording_start) has no end; its end record (view,
+// recording) has one; the published schema and the hub's parser agree on
+// each case.
+func TestSessionRecordsSchemaAgreesWithParser(t *testing.T) {
+	s := loadSchema(t, "audit.schema.json")
+	const head = `{"id":"0123456789abcdef0123456789abcdef","time":"2026-11-03T10:00:00Z","node":"n",`
+	const open = `"view":{"session":"s","role":"r","purpose":"p","remote":"1.2.3.4:5","start":"2026-11-03T10:00:00Z","frames":0`
+	for _, tc := range []struct {
+		name, payload string
+		ok            bool
+	}{
+		{"view start", head + `"kind":"view_start",` + open + `}}`, true},
+		{"recording start", head + `"kind":"recording_start",` + open + `}}`, true},
+		{"view end", head + `"kind":"view",` + open + `,"end":"2026-11-03T10:01:00Z","ended":"closed"}}`, true},
+		{"recording end", head + `"kind":"recording",` + open + `,"end":"2026-11-03T10:01:00Z","bytes":9,"ended":"closed"}}`, true},
+		{"start with an end", head + `"kind":"view_start",` + open + `,"end":"2026-11-03T10:01:00Z"}}`, false},
+		{"start with ended", head + `"kind":"recording_start",` + open + `,"ended":"closed"}}`, false},
+		{"start without view", head + `"kind":"view_start"}`, false},
+		{"end without end", head + `"kind":"view",` + open + `,"ended":"closed"}}`, false},
+		{"end without ended", head + `"kind":"recording",` + open + `,"end":"2026-11-03T10:01:00Z"}}`, false},
+		{"end without view", head + `"kind":"recording"}`, false},
+		{"start without frames", head + `"kind":"view_start","view":{"session":"s","role":"r","purpose":"p","remote":"x","start":"2026-11-03T10:00:00Z"}}`, false},
+	} {
+		_, perr := ParseAuditRecord([]byte(tc.payload))
+		serr := s.validate([]byte(tc.payload))
+		if (perr == nil) != tc.ok || (serr == nil) != tc.ok {
+			t.Errorf("%s: parser %v, schema %v, want ok %v", tc.name, perr, serr, tc.ok)
 		}
 	}
 }

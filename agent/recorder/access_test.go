@@ -14,6 +14,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/liberrors"
 
+	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/mqtt/mqtttest"
 )
 
@@ -209,14 +210,21 @@ func TestPrivateRefused(t *testing.T) {
 	}
 }
 
-// TestSessionAudited: a session that plays and ends is one audit record:
-// recorder, remote, start, end, frames, bytes, why.
+// TestSessionAudited: a session that plays and ends is two audit records
+// with the same session id: its start, on the trail before PLAY is
+// answered (so before any frame is sent), and its end: recorder, remote,
+// start, end, frames, bytes, why.
 func TestSessionAudited(t *testing.T) {
 	ts := newTestServer(t, false)
 	f := startFeeder(ts.s, 500, 10)
 	defer f.Stop()
 	c := dialRaw(t, ts.addr, ts.clientTLS(t, "nvr-cert"))
 	c.play(t, nil)
+	recs := ts.node.records()
+	if len(recs) != 1 || recs[0].Kind != "recording_start" || recs[0].View == nil {
+		t.Fatalf("audit records when PLAY was answered: %+v, want the session's start", recs)
+	}
+	start := ts.node.waitRecord(t)
 	for got := 0; got < 5; {
 		fr, err := c.frame()
 		if err != nil {
@@ -236,5 +244,56 @@ func TestSessionAudited(t *testing.T) {
 		!strings.HasPrefix(v.Remote, "127.0.0.1:") || v.Frames == 0 || v.Bytes == 0 || v.Ended == "" ||
 		v.Start.IsZero() || v.End.Before(v.Start) {
 		t.Fatalf("audit record %+v %+v", rec, v)
+	}
+	if s := start.View; start.Actor != rec.Actor || start.Source != rec.Source || s.Session != v.Session || s.Session == "" ||
+		!s.Start.Equal(v.Start) || s.Remote != v.Remote || s.Role != v.Role || s.Frames != 0 || s.Ended != "" || !s.End.IsZero() {
+		t.Fatalf("start record %+v %+v does not pair with the end record %+v", start, s, v)
+	}
+	for _, r := range []agent.AuditRecord{start, rec} {
+		if err := r.CheckSession(); err != nil {
+			t.Errorf("%s record: %v", r.Kind, err)
+		}
+	}
+}
+
+// TestUnauditedSessionRefused: an auditor that cannot record a session's
+// start refuses its PLAY (503 with the reason) and nothing is sent; once
+// it works again, the recorder plays.
+func TestUnauditedSessionRefused(t *testing.T) {
+	ts := newTestServer(t, false)
+	f := startFeeder(ts.s, 500, 10)
+	defer f.Stop()
+	ts.node.failAudit(errors.New("disk full"))
+	c := dialRaw(t, ts.addr, ts.clientTLS(t, "nvr-cert"))
+	if res := c.do(t, base.Describe, c.url, nil); res.StatusCode != base.StatusOK {
+		t.Fatalf("DESCRIBE %d", res.StatusCode)
+	}
+	res := c.do(t, base.Setup, c.url+"/trackID=0", base.Header{"Transport": base.HeaderValue{"RTP/AVP/TCP;unicast;interleaved=0-1"}})
+	if res.StatusCode != base.StatusOK {
+		t.Fatalf("SETUP %d %s", res.StatusCode, res.StatusMessage)
+	}
+	c.sess = strings.Split(res.Header["Session"][0], ";")[0]
+	res = c.do(t, base.Play, c.url, nil)
+	if res.StatusCode != base.StatusServiceUnavailable || !strings.Contains(res.StatusMessage, "audit trail cannot record") ||
+		!strings.Contains(res.StatusMessage, "disk full") {
+		t.Fatalf("PLAY with a failing auditor: %d %q, want 503 with the reason", res.StatusCode, res.StatusMessage)
+	}
+	if n := ts.s.Sessions(); n != 0 {
+		t.Fatalf("%d sessions after the refusal", n)
+	}
+	// Nothing is sent: the next thing on the connection is the answer to
+	// the next request, not a frame.
+	ts.node.failAudit(nil)
+	res = c.do(t, base.Options, c.url, nil)
+	if res.StatusCode != base.StatusOK {
+		t.Fatalf("OPTIONS after the refusal: %d %s", res.StatusCode, res.StatusMessage)
+	}
+	if c.br.Buffered() != 0 {
+		t.Fatalf("%d bytes after the OPTIONS answer on a refused session", c.br.Buffered())
+	}
+	c2 := dialRaw(t, ts.addr, ts.clientTLS(t, "nvr-cert"))
+	c2.play(t, nil)
+	if rec := ts.node.waitRecord(t); rec.Kind != "recording_start" {
+		t.Fatalf("after the auditor recovered: %+v, want a start record", rec)
 	}
 }

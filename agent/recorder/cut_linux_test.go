@@ -156,6 +156,9 @@ func TestCutStalledReader(t *testing.T) {
 					len(leaked), leaked[0], leaked[len(leaked)-1])
 			}
 
+			if rec := ts.node.waitRecord(t); rec.Kind != "recording_start" {
+				t.Fatalf("first audit record %+v, want the session's start", rec)
+			}
 			rec := ts.node.waitRecord(t)
 			if rec.Kind != "recording" || rec.View == nil || rec.View.Ended != "privacy: gate closed" || rec.View.Frames == 0 || rec.View.Bytes == 0 {
 				t.Fatalf("audit record %+v %+v", rec, rec.View)

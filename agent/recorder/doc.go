@@ -26,7 +26,9 @@
 // 503 "privacy is on"; recorders reconnect by themselves afterwards (their
 // retry). A node whose zone forbids capture never starts the server.
 //
-// Every playing session is audited (kind "recording", source "recorder"):
-// recorder name, remote address, start, end, frames, bytes and why it
-// ended.
+// Every playing session is audited (source "recorder") twice, with the
+// same session id: kind "recording_start" before PLAY is answered (a PLAY
+// whose start record cannot be written gets 503 with the reason: no
+// unaudited session), and kind "recording" when it ends: recorder name,
+// remote address, start, end, frames, bytes and why it ended.
 package recorder

@@ -16,6 +16,8 @@ import (
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
 	"github.com/bluenviron/gortsplib/v4/pkg/headers"
+
+	"github.com/camnode/camnode/agent"
 )
 
 // handler is the Server seen by gortsplib (its callbacks).
@@ -175,7 +177,30 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 		s.mu.Unlock()
 		return &base.Response{StatusCode: base.StatusOK}, nil
 	}
-	sess := &session{name: c.name, remote: c.remote, start: s.clock.Now(), conn: ctx.Conn}
+	s.mu.Unlock()
+	// The session's start is recorded, durably, before it is registered
+	// (gortsplib sends nothing to a session before PLAY is answered, and
+	// WriteAU nothing before it is registered); one the audit trail
+	// cannot record is refused.
+	sess := &session{id: newID(), name: c.name, remote: c.remote, start: s.clock.Now(), conn: ctx.Conn}
+	if res := s.begin(sess); res != nil {
+		return res, nil
+	}
+	s.mu.Lock()
+	var refused *base.Response
+	switch {
+	case s.closed:
+		refused = refusal(base.StatusServiceUnavailable, "recorder stream is shutting down")
+	case s.stream == nil || ctx.Session.SetuppedStream() != s.stream:
+		refused = refusal(base.StatusServiceUnavailable, "privacy is on")
+	case len(s.sessions) >= s.cfg.MaxSessions:
+		refused = refusal(base.StatusServiceUnavailable, "maximum of %d recorder sessions reached", s.cfg.MaxSessions)
+	}
+	if refused != nil { // while the start was recorded
+		s.mu.Unlock()
+		s.finish(sess, "refused: "+refused.StatusMessage)
+		return refused, nil
+	}
 	s.sessions[ctx.Session] = sess
 	ctx.Session.SetUserData(sess)
 	s.wanted.Add(1)
@@ -183,6 +208,23 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	s.pipe.RequestKeyframe()
 	s.log.Info("recorder session opened", "recorder", c.name, "remote", c.remote)
 	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// begin writes the session's start record (agent.SessionStartAudit) and
+// returns once it is recorded; if it cannot be, the refusal (503 with the
+// reason).
+func (s *Server) begin(sess *session) *base.Response {
+	ref := s.node.Load()
+	if ref == nil {
+		return refusal(base.StatusServiceUnavailable, "node is starting")
+	}
+	rec := agent.SessionStartAudit(agent.KindRecording, Source, sess.name, agent.SessionRecord{
+		Session: sess.id, Role: "recorder", Purpose: "recording", Remote: sess.remote, Start: sess.start})
+	if err := ref.Record(rec); err != nil {
+		s.log.Error("recorder session refused: its start cannot be audited", "recorder", sess.name, "remote", sess.remote, "err", err)
+		return refusal(base.StatusServiceUnavailable, "%s", agent.UnauditedSession(err))
+	}
+	return nil
 }
 
 // check authenticates the connection and admits the request: nil when

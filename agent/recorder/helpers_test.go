@@ -38,6 +38,7 @@ type fakeNode struct {
 	mu      sync.Mutex
 	recs    []agent.AuditRecord
 	got     chan agent.AuditRecord
+	fail    error // the auditor's error, if set
 }
 
 func newFakeNode() *fakeNode { return &fakeNode{got: make(chan agent.AuditRecord, 64)} }
@@ -53,10 +54,28 @@ func (n *fakeNode) Status() agent.Status {
 
 func (n *fakeNode) Record(r agent.AuditRecord) error {
 	n.mu.Lock()
+	if err := n.fail; err != nil {
+		n.mu.Unlock()
+		return err
+	}
 	n.recs = append(n.recs, r)
 	n.mu.Unlock()
 	n.got <- r
 	return nil
+}
+
+// failAudit makes the auditor fail (nil: succeed again).
+func (n *fakeNode) failAudit(err error) {
+	n.mu.Lock()
+	n.fail = err
+	n.mu.Unlock()
+}
+
+// records returns the audit records so far.
+func (n *fakeNode) records() []agent.AuditRecord {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]agent.AuditRecord(nil), n.recs...)
 }
 
 // waitRecord returns the next audit record (or fails after a generous

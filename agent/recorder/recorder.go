@@ -151,6 +151,7 @@ type connState struct {
 
 // session is one recorder's playing RTSP session.
 type session struct {
+	id      string // the audit records' session id
 	name    string
 	remote  string
 	start   time.Time
@@ -431,12 +432,12 @@ func (s *Server) end(ss *gortsplib.ServerSession, why string) {
 	}
 }
 
-// finish writes the session's audit record, once.
+// finish writes the session's end record, once.
 func (s *Server) finish(sess *session, why string) {
 	sess.once.Do(func() {
 		end := s.clock.Now()
 		rec := agent.SessionAudit(agent.KindRecording, Source, sess.name, why, agent.SessionRecord{
-			Session: newID(), Role: "recorder", Purpose: "recording", Remote: sess.remote,
+			Session: sess.id, Role: "recorder", Purpose: "recording", Remote: sess.remote,
 			Start: sess.start, End: end, Frames: sess.frames.Load(), Bytes: sess.bytes})
 		s.log.Info("recorder session ended", "recorder", sess.name, "remote", sess.remote, "why", why,
 			"frames", sess.frames.Load(), "bytes", sess.bytes, "dropped_packets", sess.dropped.Load())

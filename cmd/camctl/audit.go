@@ -119,7 +119,11 @@ func cmdAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 					// the output verifies (camctl audit verify).
 					fmt.Fprintf(stdout, "%s\n", got.raw)
 				} else {
-					fmt.Fprintf(stdout, "%s  %-8s %-8s %-4s %-20s %s  [%s]\n", r.Time.Local().Format(time.DateTime), r.Kind, r.Source, r.Privacy, r.Actor, r.Reason, r.ID)
+					why := r.Reason
+					if r.View != nil { // pairs a session's start and end
+						why += " (session " + r.View.Session + ")"
+					}
+					fmt.Fprintf(stdout, "%s  %-8s %-8s %-4s %-20s %s  [%s]\n", r.Time.Local().Format(time.DateTime), r.Kind, r.Source, r.Privacy, r.Actor, why, r.ID)
 				}
 			}
 			if !*noAck {

@@ -138,6 +138,9 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "VERIFIED: audit trail of node %s: seq %d to %d (%d records, %d checkpoints); signed by the node's audit key up to seq %d\n",
 		rep.Node, rep.First, rep.Last, rep.Records, rep.Checkpoints, rep.Signed)
 	fmt.Fprintf(stdout, "  head: seq %d sha256 %s\n", rep.Last, rep.Head)
+	if rep.Sessions > 0 {
+		fmt.Fprintf(stdout, "  sessions: %d started, %d without an end record (see the warnings)\n", rep.Sessions, rep.Unended)
+	}
 	fmt.Fprintf(stdout, "  identity signed by a pinned installer key (trusted key ids: %s): make sure you trust it independently of this bundle\n", strings.Join(keyIDs, ", "))
 	if opts.Witness != nil {
 		fmt.Fprintf(stdout, "  contains the head the hub witnessed: seq %d\n", opts.Witness.Seq)

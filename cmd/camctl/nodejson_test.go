@@ -105,6 +105,9 @@ var auditCases = []struct {
 	{"bad id", `{"id":"a/1","time":"2026-11-03T10:00:00Z","node":"n","kind":"privacy"}`, false},
 	{"case-variant duplicate", `{"id":"a1","time":"2026-11-03T10:00:00Z","node":"n","kind":"privacy","privacy":"on","Privacy":"off"}`, false},
 	{"unknown member", `{"id":"a1","time":"2026-11-03T10:00:00Z","node":"n","kind":"privacy","x":1}`, false},
+	{"view start", `{"id":"v2","time":"2026-11-03T10:00:00Z","node":"n","kind":"view_start","actor":"dr","view":{"session":"s","role":"r","purpose":"p","remote":"1.2.3.4","start":"2026-11-03T10:00:00Z","frames":0}}`, true},
+	{"view start with an end", `{"id":"v2","time":"2026-11-03T10:00:00Z","node":"n","kind":"view_start","view":{"session":"s","role":"r","purpose":"p","remote":"1.2.3.4","start":"2026-11-03T10:00:00Z","end":"2026-11-03T10:01:00Z","frames":0,"ended":"x"}}`, false},
+	{"view without end", `{"id":"v1","time":"2026-11-03T10:00:00Z","node":"n","kind":"view","view":{"session":"s","role":"r","purpose":"p","remote":"1.2.3.4","start":"2026-11-03T10:00:00Z","frames":3}}`, false},
 	{"view missing frames", `{"id":"v1","time":"2026-11-03T10:00:00Z","node":"n","kind":"view","view":{"session":"s"}}`, false},
 	{"null", `null`, false},
 }

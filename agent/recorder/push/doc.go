@@ -58,12 +58,17 @@
 //
 // # Audit
 //
-// Every session that reached RECORD is an audit record like a viewer's:
-// Kind "recording", Source "push", Actor the hub's host, and a SessionRecord with
-// Role "push", Remote the URL (no credentials), Start, End, Frames and Bytes
-// sent, and Ended: "privacy", "closed", "send stalled" or "hub: <error>".
-// Failed attempts are logged, not audited (a hub that is down would fill
-// the trail).
+// Every session that reached RECORD is two audit records like a viewer's,
+// with the same session id: Kind "recording_start", written before any
+// frame is queued for the session, and Kind "recording" when it ends;
+// Source "push", Actor the hub's host, and a SessionRecord with Role
+// "push", Remote the URL (no credentials), Start and, in the end record,
+// End, Frames and Bytes sent, and Ended: "privacy", "closed", "send
+// stalled", "stopped before publishing" or "hub: <error>". If the start
+// record cannot be written, the session publishes nothing: it is closed,
+// the error logged, and the publisher retries with backoff (no unaudited
+// session). Failed attempts are logged, not audited (a hub that is down
+// would fill the trail).
 //
 // # Wiring
 //

@@ -75,6 +75,9 @@ func auSeq(nalus [][]byte) (int, bool) {
 type hubOpts struct {
 	tls        *tls.Config // nil: plaintext
 	user, pass string      // Digest required when set
+	// firstPacket, if set, is called when the first RTP packet of a
+	// session arrives (before it is decoded).
+	firstPacket func()
 }
 
 // testHub is a publish endpoint: gortsplib's own server on 127.0.0.1 that
@@ -87,6 +90,7 @@ type testHub struct {
 
 	conns    atomic.Int32 // connections accepted
 	records  atomic.Int32 // sessions that reached RECORD
+	packets  atomic.Int64 // RTP packets received
 	announce chan *description.Session
 
 	mu     sync.Mutex
@@ -170,7 +174,12 @@ func (h *testHub) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 				h.t.Error(err)
 				continue
 			}
+			var first sync.Once
 			ctx.Session.OnPacketRTP(m, f, func(pkt *rtp.Packet) {
+				h.packets.Add(1)
+				if h.opts.firstPacket != nil {
+					first.Do(h.opts.firstPacket)
+				}
 				nalus, err := dec.Decode(pkt)
 				if err != nil {
 					return // fragments before the end of an access unit
@@ -323,9 +332,12 @@ func (c *creds) hubTLS(t testing.TB, requireCert bool) *tls.Config {
 
 // ---- audit and logs ----
 
+// auditLog is the auditor: recs has every record, ch the end records
+// (kind "recording") as they come.
 type auditLog struct {
 	mu   sync.Mutex
 	recs []agent.AuditRecord
+	fail error // Record's error, if set
 	ch   chan agent.AuditRecord
 }
 
@@ -333,10 +345,30 @@ func newAuditLog() *auditLog { return &auditLog{ch: make(chan agent.AuditRecord,
 
 func (a *auditLog) Record(r agent.AuditRecord) error {
 	a.mu.Lock()
+	if err := a.fail; err != nil {
+		a.mu.Unlock()
+		return err
+	}
 	a.recs = append(a.recs, r)
 	a.mu.Unlock()
-	a.ch <- r
+	if r.Kind == agent.KindRecording {
+		a.ch <- r
+	}
 	return nil
+}
+
+// setFail makes Record fail with err (nil: succeed again).
+func (a *auditLog) setFail(err error) {
+	a.mu.Lock()
+	a.fail = err
+	a.mu.Unlock()
+}
+
+// records returns the records so far.
+func (a *auditLog) records() []agent.AuditRecord {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]agent.AuditRecord(nil), a.recs...)
 }
 
 // logSink keeps log messages (and their "err" attributes) for assertions.

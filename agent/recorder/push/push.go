@@ -532,11 +532,21 @@ func (p *Publisher) connect(stop chan struct{}) (*session, error) {
 	}
 	s := &session{id: agent.NewAuditID(), start: p.clock.Now(), client: c, conn: pc, keyWait: true,
 		sendErr: make(chan error, 1), sent: make(chan struct{})}
+	// The session's start is recorded, durably, before it is registered
+	// (WriteAU queues nothing for it before): a session the audit trail
+	// cannot record publishes nothing, and run retries with backoff.
+	if err := p.begin(s); err != nil {
+		c.Close()
+		p.clearDialing(pc)
+		return nil, err
+	}
 	p.mu.Lock()
 	if p.dialing != pc || p.stop != stop || !p.running || p.closed {
 		p.mu.Unlock()
 		pc.kill()
 		c.Close()
+		s.why.CompareAndSwap(nil, &endStopped)
+		p.audit(s) // pairs the start record
 		return nil, errors.New("stopped while connecting")
 	}
 	p.dialing = nil
@@ -663,8 +673,26 @@ func waitChan(c *gortsplib.Client) <-chan struct{} {
 	return ch
 }
 
-// audit writes the session's record (agent.KindRecording, the shape of a
-// viewer's).
+// endStopped is why a session whose start was recorded ended before it
+// published (a cut or Close while it was being audited).
+var endStopped = "stopped before publishing"
+
+// begin writes the session's start record (agent.SessionStartAudit) and
+// returns once it is recorded, or why it cannot be.
+func (p *Publisher) begin(s *session) error {
+	if p.cfg.Auditor == nil {
+		return nil
+	}
+	rec := agent.SessionStartAudit(agent.KindRecording, Source, p.target.name, agent.SessionRecord{
+		Session: s.id, Role: RolePush, Purpose: "recording", Remote: p.target.String(), Start: s.start})
+	if err := p.cfg.Auditor.Record(rec); err != nil {
+		return errors.New(agent.UnauditedSession(err))
+	}
+	return nil
+}
+
+// audit writes the session's end record (agent.KindRecording, the shape of
+// a viewer's).
 func (p *Publisher) audit(s *session) {
 	why := "ended"
 	if w := s.why.Load(); w != nil {

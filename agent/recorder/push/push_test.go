@@ -3,13 +3,17 @@
 package push
 
 import (
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
+
+	"github.com/camnode/camnode/agent"
 )
 
 // publishAndCheck feeds frames until the hub decoded 30 access units and
@@ -39,10 +43,17 @@ func publishAndCheck(t *testing.T, p *Publisher, h *testHub) {
 	}
 }
 
+// TestPublishClientCertificate: a session publishes and is audited: its
+// start (recording_start) is on the trail before the hub gets its first
+// packet, its end (recording) carries the same session id.
 func TestPublishClientCertificate(t *testing.T) {
 	c := newCreds(t, "unused")
-	h := newHub(t, hubOpts{tls: c.hubTLS(t, true)})
 	audit := newAuditLog()
+	var startedFirst atomic.Pointer[[]agent.AuditRecord]
+	h := newHub(t, hubOpts{tls: c.hubTLS(t, true), firstPacket: func() {
+		recs := audit.records()
+		startedFirst.CompareAndSwap(nil, &recs)
+	}})
 	p, err := New(Config{URL: h.url("rtsps"), CAFile: c.pki.CAFile(), CertFile: c.nodeCert, KeyFile: c.nodeKey,
 		Auditor: audit})
 	if err != nil {
@@ -61,6 +72,54 @@ func TestPublishClientCertificate(t *testing.T) {
 	}
 	if strings.Contains(v.Remote, "@") {
 		t.Errorf("credentials in the audit: %q", v.Remote)
+	}
+	before := startedFirst.Load()
+	if before == nil || len(*before) != 1 || (*before)[0].Kind != "recording_start" {
+		t.Fatalf("audit records when the hub got its first packet: %+v, want the session's start", before)
+	}
+	start := (*before)[0]
+	if s := start.View; start.Source != Source || start.Actor != rec.Actor || s == nil || s.Session != v.Session ||
+		s.Session == "" || !s.Start.Equal(v.Start) || s.Role != RolePush || s.Remote != v.Remote || s.Frames != 0 ||
+		s.Ended != "" || !s.End.IsZero() {
+		t.Fatalf("start record %+v %+v does not pair with the end record %+v", start, s, v)
+	}
+	for _, r := range []agent.AuditRecord{start, rec} {
+		if err := r.CheckSession(); err != nil {
+			t.Errorf("%s record: %v", r.Kind, err)
+		}
+	}
+}
+
+// TestUnauditedSessionRefused: while the auditor cannot record a session's
+// start, the publisher sends the hub nothing (the session is closed after
+// RECORD, before any packet), logs why and retries with backoff; once the
+// auditor works again, it publishes.
+func TestUnauditedSessionRefused(t *testing.T) {
+	c := newCreds(t, "unused")
+	h := newHub(t, hubOpts{tls: c.hubTLS(t, true)})
+	audit := newAuditLog()
+	audit.setFail(errors.New("disk full"))
+	logs := &logSink{}
+	p, err := New(Config{URL: h.url("rtsps"), CAFile: c.pki.CAFile(), CertFile: c.nodeCert, KeyFile: c.nodeKey,
+		Auditor: audit, Logger: slog.New(logs), MinBackoff: 10 * time.Millisecond, MaxBackoff: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	waitFor(t, "two refused sessions", func() bool {
+		feed(p, 0, 10, 3000)
+		return h.records.Load() >= 2 && p.failures.Load() >= 2
+	})
+	if n := h.packets.Load(); n != 0 || p.sessions.Load() != 0 || p.Connected() {
+		t.Fatalf("%d packets reached the hub, %d sessions, while the auditor failed", n, p.sessions.Load())
+	}
+	if msg, ok := logs.find("cannot publish"); !ok || !strings.Contains(msg, "audit trail cannot record") || !strings.Contains(msg, "disk full") {
+		t.Fatalf("log %q; want the audit failure", msg)
+	}
+	audit.setFail(nil)
+	publishAndCheck(t, p, h)
+	if recs := audit.records(); len(recs) == 0 || recs[0].Kind != "recording_start" {
+		t.Fatalf("audit after recovery: %+v, want the session's start first", recs)
 	}
 }
 
