@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -177,3 +178,45 @@ func (a *Agent) Record(rec AuditRecord) error {
 	}
 	return a.deps.Audit.Append(rec)
 }
+
+// AuditQueue writes session records on their own goroutines, so that an
+// output ending sessions inside a privacy cut never waits for the disk, and
+// lets the output's Close wait for every record started before it. A record
+// asked for after Close is written inline (a late library callback), so no
+// record is lost and WaitGroup.Add never races Wait. The zero value is ready.
+type AuditQueue struct {
+	mu     sync.Mutex
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// Go runs write (which records one audit record) on its own goroutine, or
+// inline after Close.
+func (q *AuditQueue) Go(write func()) {
+	q.mu.Lock()
+	late := q.closed
+	if !late {
+		q.wg.Add(1)
+	}
+	q.mu.Unlock()
+	if late {
+		write()
+		return
+	}
+	go func() {
+		defer q.wg.Done()
+		write()
+	}()
+}
+
+// Close waits for every record started before it.
+func (q *AuditQueue) Close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.wg.Wait()
+}
+
+// Wait waits for the records started so far, without closing the queue
+// (tests use it once the sessions they watch have ended).
+func (q *AuditQueue) Wait() { q.wg.Wait() }

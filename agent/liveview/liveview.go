@@ -209,11 +209,10 @@ type Server struct {
 	opening  int // sessions being negotiated (count against MaxViewers)
 	track    *joinTrack
 
-	viewers    atomic.Int32   // len(sessions) + opening
-	audits     sync.WaitGroup // audit writes in flight; Add only under mu while !auditsDone
-	auditsDone bool           // guarded by mu: Close is waiting for audits
-	frameOut   atomic.Uint64  // access units sent
-	keyWait    atomic.Bool    // a viewer joined: send nothing before the next IDR
+	viewers  atomic.Int32     // len(sessions) + opening
+	audits   agent.AuditQueue // session records being written
+	frameOut atomic.Uint64    // access units sent
+	keyWait  atomic.Bool      // a viewer joined: send nothing before the next IDR
 
 	// pipeline goroutine state (WriteAU)
 	pk *rtph264.Packetizer
@@ -443,10 +442,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.pipe.Remove(s)
 	s.Cut()
-	s.mu.Lock()
-	s.auditsDone = true
-	s.mu.Unlock()
-	s.audits.Wait()
+	s.audits.Close()
 	return s.mux.Close()
 }
 

@@ -324,6 +324,13 @@ type joinTrack struct {
 
 // Bind implements webrtc.TrackLocal.
 func (t *joinTrack) Bind(c webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	// Bind and the key wait are one step under the server's lock, which
+	// WriteAU holds while it writes: otherwise a P frame written between
+	// the binding and the key wait would be the new viewer's first
+	// picture (seen under load in TestSessionMediaDeleteReplay). Lock
+	// order s.mu -> the track's own lock, as in WriteAU.
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
 	p, err := t.TrackLocalStaticRTP.Bind(c)
 	if err == nil {
 		// Until the next IDR, nothing is sent: the viewer's first
@@ -414,22 +421,7 @@ func (s *Server) finish(sess *session, why string) {
 				s.log.Error("audit of live view session failed", "session", sess.id, "err", err)
 			}
 		}
-		// WaitGroup.Add must not race with Close's Wait: a session that
-		// ends after Close started (a late pion callback) records inline.
-		s.mu.Lock()
-		late := s.auditsDone
-		if !late {
-			s.audits.Add(1)
-		}
-		s.mu.Unlock()
-		if late {
-			record()
-			return
-		}
-		go func() {
-			defer s.audits.Done()
-			record()
-		}()
+		s.audits.Go(record)
 	})
 }
 

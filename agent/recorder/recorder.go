@@ -128,9 +128,8 @@ type Server struct {
 	sessions map[*gortsplib.ServerSession]*session
 	waiting  int // DESCRIBEs waiting for the first keyframe
 
-	wanted     atomic.Int32
-	audits     sync.WaitGroup
-	auditsDone bool // guarded by mu
+	wanted atomic.Int32
+	audits agent.AuditQueue // session records being written
 
 	// pipeline goroutine state (WriteAU)
 	pk      *rtph264.Packetizer
@@ -410,10 +409,7 @@ func (s *Server) Close() error {
 	s.pipe.Remove(s)
 	s.Cut()
 	s.srv.Close()
-	s.mu.Lock()
-	s.auditsDone = true
-	s.mu.Unlock()
-	s.audits.Wait()
+	s.audits.Close()
 	return nil
 }
 
@@ -450,20 +446,7 @@ func (s *Server) finish(sess *session, why string) {
 				s.log.Error("audit of recorder session failed", "recorder", sess.name, "err", err)
 			}
 		}
-		s.mu.Lock()
-		late := s.auditsDone
-		if !late {
-			s.audits.Add(1)
-		}
-		s.mu.Unlock()
-		if late {
-			record()
-			return
-		}
-		go func() {
-			defer s.audits.Done()
-			record()
-		}()
+		s.audits.Go(record)
 	})
 }
 

@@ -177,7 +177,7 @@ type Publisher struct {
 	dialing *pubConn      // connection being set up, or nil
 	sps     []byte        // newest parameter sets (for the SDP)
 	pps     []byte
-	audits  sync.WaitGroup
+	audits  agent.AuditQueue // session records being written
 
 	q *sendQueue // one queue, reused by each session in turn
 
@@ -411,7 +411,7 @@ func (p *Publisher) Close() {
 	p.closed = true
 	p.mu.Unlock()
 	p.halt(EndClosed)
-	p.audits.Wait()
+	p.audits.Close()
 }
 
 func (p *Publisher) halt(why string) {
@@ -707,13 +707,11 @@ func (p *Publisher) audit(s *session) {
 	if p.cfg.Auditor == nil {
 		return
 	}
-	p.audits.Add(1)
-	go func() {
-		defer p.audits.Done()
+	p.audits.Go(func() {
 		if err := p.cfg.Auditor.Record(rec); err != nil {
 			p.log.Error("push: audit of push session failed", "session", s.id, "err", err)
 		}
-	}()
+	})
 }
 
 // Connected reports whether a session is recording now (for the node's
