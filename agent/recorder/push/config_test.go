@@ -78,10 +78,10 @@ func FuzzParseTarget(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if got.host == "" || got.name == "" || !strings.HasPrefix(got.path, "/") || strings.Contains(got.host, "@") {
+		if got.Host == "" || got.Name == "" || !strings.HasPrefix(got.Path, "/") || strings.Contains(got.Host, "@") {
 			t.Fatalf("%q: bad target %+v", raw, got)
 		}
-		if !got.secure && !insecure {
+		if !got.Secure && !insecure {
 			t.Fatalf("%q: plaintext accepted", raw)
 		}
 		again, err := parseTarget(got.String(), insecure)

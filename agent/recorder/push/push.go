@@ -219,8 +219,8 @@ func New(cfg Config) (*Publisher, error) {
 	}
 	p := &Publisher{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, target: t,
 		q: newSendQueue(cfg.QueueBytes, queueEntries)}
-	if t.secure {
-		if p.tls, err = loadTLS(cfg, t.name); err != nil {
+	if t.Secure {
+		if p.tls, err = loadTLS(cfg, t.Name); err != nil {
 			return nil, err
 		}
 		if cfg.CertFile == "" && cfg.User == "" {
@@ -481,7 +481,7 @@ func (p *Publisher) connect(stop chan struct{}) (*session, error) {
 	tcp := gortsplib.TransportTCP
 	c := &gortsplib.Client{
 		Scheme: "rtsp", // TLS is ours (dial): RTP/AVP inside TLS, no SRTP on top
-		Host:   p.target.host,
+		Host:   p.target.Host,
 		DialContext: func(context.Context, string, string) (net.Conn, error) {
 			conn, err := p.dial(ctx, stop)
 			if err != nil {
@@ -499,11 +499,11 @@ func (p *Publisher) connect(stop chan struct{}) (*session, error) {
 	if err := c.Start2(); err != nil {
 		return nil, err
 	}
-	u := &base.URL{Scheme: "rtsp", Host: p.target.host, User: p.user}
-	if p.target.secure {
+	u := &base.URL{Scheme: "rtsp", Host: p.target.Host, User: p.user}
+	if p.target.Secure {
 		u.Scheme = "rtsps"
 	}
-	path, query, _ := cutQuery(p.target.path)
+	path, query, _ := cutQuery(p.target.Path)
 	u.Path, u.RawQuery = path, query
 	p.mu.Lock()
 	h := &format.H264{PayloadTyp: payloadType, PacketizationMode: 1,
@@ -575,7 +575,7 @@ func (p *Publisher) clearDialing(pc *pubConn) {
 // during setup closes it too.
 func (p *Publisher) dial(ctx context.Context, stop chan struct{}) (*pubConn, error) {
 	d := net.Dialer{Timeout: p.cfg.Timeout}
-	nc, err := d.DialContext(ctx, "tcp", p.target.host)
+	nc, err := d.DialContext(ctx, "tcp", p.target.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -671,7 +671,7 @@ func (p *Publisher) audit(s *session) {
 		why = *w
 	}
 	end := p.clock.Now()
-	rec := agent.SessionAudit(agent.KindRecording, Source, p.target.name, why, agent.SessionRecord{
+	rec := agent.SessionAudit(agent.KindRecording, Source, p.target.Name, why, agent.SessionRecord{
 		Session: s.id, Role: RolePush, Purpose: "recording", Remote: p.target.String(),
 		Start: s.start, End: end, Frames: s.frames.Load(), Bytes: s.bytes.Load()})
 	p.log.Info("push: session ended", "session", s.id, "url", p.target.String(), "why", why,
