@@ -279,6 +279,10 @@ func (s *Server) Sessions() int {
 	return len(s.sessions)
 }
 
+// RecorderSessions is Sessions, for the node's status: the pipeline sums
+// its outputs' (agent.RecorderCounter).
+func (s *Server) RecorderSessions() int { return s.Sessions() }
+
 // Wanted implements pipeline.Output: the stream is wanted while a
 // recorder plays or waits for the first keyframe.
 func (s *Server) Wanted() bool { return s.wanted.Load() > 0 }
