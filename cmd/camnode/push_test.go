@@ -118,6 +118,17 @@ func TestRunPushZone(t *testing.T) {
 				case <-time.After(30 * time.Second):
 					t.Fatal("the hub never received a packet")
 				}
+				// The node's status says so (camnode privacy status).
+				for deadline := time.Now().Add(30 * time.Second); ; {
+					out, _ := privacyCmd(t, sock, "status")
+					if strings.Contains(out, "push      connected, recording at rtsp://"+addr+"/node-7") {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("status never shows the push connected:\n%s", out)
+					}
+					time.Sleep(50 * time.Millisecond) // polling a condition, not synchronising on time
+				}
 			}
 			if err := stop(); err != nil {
 				t.Fatal(err)
