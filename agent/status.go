@@ -116,7 +116,9 @@ type RecorderCounter interface{ RecorderSessions() int }
 // PushReporter is implemented by frame sinks that push the stream to the
 // hub (the pipeline, for its publisher): the target URL ("" when there
 // is no push) and whether a session is recording now.
-type PushReporter interface{ Push() (target string, connected bool) }
+type PushReporter interface {
+	Push() (target string, connected bool)
+}
 
 // CorruptCounter is implemented by frame sinks that decode frames (the
 // pipeline), so that the status can report the frames skipped as corrupt.

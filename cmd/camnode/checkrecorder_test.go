@@ -50,7 +50,9 @@ func TestCheckRecorderStream(t *testing.T) {
 		{"server key missing", func(r *config.Recorder) { r.KeyFile = filepath.Join(dir, "nope.key") }, now, []string{"recorder FAIL", "nope.key"}},
 		{"server expired", func(*config.Recorder) {}, now.AddDate(20, 0, 0), []string{"recorder FAIL", "server certificate", "expired on"}},
 		{"server CA not PEM", func(r *config.Recorder) { r.ClientCAFile = notPEM }, now, []string{"recorder FAIL", "client CA", "ca.txt"}},
-		{"server plain", func(r *config.Recorder) { r.Listen, r.InsecurePlain, r.CertFile, r.KeyFile = "127.0.0.1:8554", true, "", "" }, now, []string{"recorder WARN", "PLAIN RTSP", "insecure_plain"}},
+		{"server plain", func(r *config.Recorder) {
+			r.Listen, r.InsecurePlain, r.CertFile, r.KeyFile = "127.0.0.1:8554", true, "", ""
+		}, now, []string{"recorder WARN", "PLAIN RTSP", "insecure_plain"}},
 		{"push", func(r *config.Recorder) { *r = pushed }, now, []string{"push PASS rtsps://hub.example:8322/node-7", "hub CA", `client certificate "node-7"`, `Digest user "node-7"`, "not connected"}},
 		{"push and server", func(r *config.Recorder) {
 			p := pushed
@@ -61,7 +63,9 @@ func TestCheckRecorderStream(t *testing.T) {
 		{"push password missing", func(r *config.Recorder) { *r = pushed; r.PushPasswordFile = filepath.Join(dir, "none") }, now, []string{"push FAIL", "password file"}},
 		{"push CA not PEM", func(r *config.Recorder) { *r = pushed; r.PushCAFile = notPEM }, now, []string{"push FAIL", "CA", "no PEM certificate"}},
 		{"push client certificate expired", func(r *config.Recorder) { *r = pushed }, now.AddDate(20, 0, 0), []string{"push FAIL", "client certificate", "expired on"}},
-		{"push plain", func(r *config.Recorder) { *r = config.Recorder{Push: "rtsp://127.0.0.1:8554/n", PushInsecurePlain: true} }, now, []string{"push WARN", "PLAIN RTSP", "push_insecure_plain"}},
+		{"push plain", func(r *config.Recorder) {
+			*r = config.Recorder{Push: "rtsp://127.0.0.1:8554/n", PushInsecurePlain: true}
+		}, now, []string{"push WARN", "PLAIN RTSP", "push_insecure_plain"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := server
