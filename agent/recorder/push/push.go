@@ -224,10 +224,10 @@ func New(cfg Config) (*Publisher, error) {
 			return nil, err
 		}
 		if cfg.CertFile == "" && cfg.User == "" {
-			return nil, errors.New("push: rtsps:// needs credentials for the hub: a client certificate (cert_file, key_file) and/or Digest (user, password_file)")
+			return nil, errors.New("push: rtsps:// needs credentials for the hub: a client certificate (push_cert_file, push_key_file) and/or Digest (push_user, push_password_file)")
 		}
 	} else {
-		p.log.Warn("push: publishing in PLAINTEXT (insecure = true) to a loopback address", "url", t.String())
+		p.log.Warn("push: publishing in PLAINTEXT (push_insecure_plain = true) to a loopback address", "url", t.String())
 	}
 	if cfg.User != "" {
 		pw, err := readPassword(cfg.PasswordFile)
@@ -249,7 +249,7 @@ func New(cfg Config) (*Publisher, error) {
 // hub (by the URL's host name), the client certificate, if any, is shown.
 func loadTLS(cfg Config, name string) (*tls.Config, error) {
 	if cfg.CAFile == "" {
-		return nil, errors.New("push: rtsps:// needs ca_file (the site CA that signed the hub's certificate)")
+		return nil, errors.New("push: rtsps:// needs push_ca_file (the site CA that signed the hub's certificate)")
 	}
 	pem, err := firmware.ReadFile(cfg.CAFile, firmware.MaxCertFileSize)
 	if err != nil {
