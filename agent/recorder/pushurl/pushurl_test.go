@@ -88,4 +88,3 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
-
