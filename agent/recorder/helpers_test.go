@@ -34,10 +34,11 @@ func (p *fakePipe) RequestKeyframe()       { p.keys.Add(1) }
 
 // fakeNode is the agent: privacy flag and the audit records.
 type fakeNode struct {
-	private atomic.Bool
-	mu      sync.Mutex
-	recs    []agent.AuditRecord
-	got     chan agent.AuditRecord
+	private   atomic.Bool
+	refreshes atomic.Int32 // Refresh calls (status republished)
+	mu        sync.Mutex
+	recs      []agent.AuditRecord
+	got       chan agent.AuditRecord
 }
 
 func newFakeNode() *fakeNode { return &fakeNode{got: make(chan agent.AuditRecord, 64)} }
@@ -50,6 +51,8 @@ func (n *fakeNode) Status() agent.Status {
 	}
 	return agent.Status{Privacy: p, Recording: !p, Capture: c}
 }
+
+func (n *fakeNode) Refresh() { n.refreshes.Add(1) }
 
 func (n *fakeNode) Record(r agent.AuditRecord) error {
 	n.mu.Lock()

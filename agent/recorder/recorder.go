@@ -435,9 +435,20 @@ func (s *Server) end(ss *gortsplib.ServerSession, why string) {
 	}
 }
 
+// changed asks the node to republish its status, where it can
+// (agent.Agent.Refresh): the number of sessions changed. Never blocks.
+func (s *Server) changed() {
+	if ref := s.node.Load(); ref != nil {
+		if r, ok := ref.Node.(interface{ Refresh() }); ok {
+			r.Refresh()
+		}
+	}
+}
+
 // finish writes the session's audit record, once.
 func (s *Server) finish(sess *session, why string) {
 	sess.once.Do(func() {
+		s.changed() // it is out of s.sessions already
 		end := s.clock.Now()
 		rec := agent.SessionAudit(agent.KindRecording, Source, sess.name, why, agent.SessionRecord{
 			Session: newID(), Role: "recorder", Purpose: "recording", Remote: sess.remote,

@@ -112,7 +112,7 @@ func pushConfig(c config.Recorder, pipe *pipeline.Pipeline, a *agent.Agent, log 
 		pc.RequestKeyframe = pipe.RequestKeyframe
 	}
 	if a != nil {
-		pc.Auditor = a
+		pc.Auditor, pc.OnChange = a, a.Refresh // the status shows a change at once
 	}
 	return pc
 }

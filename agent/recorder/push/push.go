@@ -99,9 +99,14 @@ type Config struct {
 	// RequestKeyframe asks the pipeline for an IDR (a session started);
 	// pipeline.Pipeline.RequestKeyframe. Optional.
 	RequestKeyframe func()
-	Auditor         Auditor // every session is recorded; optional in tests
-	Logger          *slog.Logger
-	Clock           clockwork.Clock // backoff and audit times; nil is the real clock
+	// OnChange is called when Connected changes (a session reached RECORD
+	// or ended), from the publisher's goroutines or Cut, never holding its
+	// lock and never blocking: agent.Agent.Refresh, so the node's status
+	// says so at once. Optional.
+	OnChange func()
+	Auditor  Auditor // every session is recorded; optional in tests
+	Logger   *slog.Logger
+	Clock    clockwork.Clock // backoff and audit times; nil is the real clock
 }
 
 func (c *Config) defaults() error {
@@ -369,6 +374,14 @@ func (f *framer) WriteRTP(pkt *rtp.Packet) error {
 	return err
 }
 
+// changed reports a change of Connected (Config.OnChange). Not holding
+// p.mu.
+func (p *Publisher) changed() {
+	if p.cfg.OnChange != nil {
+		p.cfg.OnChange()
+	}
+}
+
 func (p *Publisher) requestKey() {
 	if p.cfg.RequestKeyframe != nil {
 		p.cfg.RequestKeyframe()
@@ -435,6 +448,9 @@ func (p *Publisher) halt(why string) {
 	if running {
 		close(stop)
 		<-done
+	}
+	if s != nil {
+		p.changed() // after the cut: nothing delays it
 	}
 }
 
@@ -543,6 +559,7 @@ func (p *Publisher) connect(stop chan struct{}) (*session, error) {
 	p.q.reset()
 	p.sess = s
 	p.mu.Unlock()
+	p.changed()
 	p.sessions.Add(1)
 	p.log.Info("push: publishing to the hub", "url", p.target.String(), "session", s.id)
 	go p.send(s)
@@ -642,10 +659,14 @@ func (p *Publisher) record(s *session, stop chan struct{}) {
 		s.why.CompareAndSwap(nil, &why)
 	}
 	p.mu.Lock()
-	if p.sess == s {
+	ended := p.sess == s
+	if ended {
 		p.sess = nil
 	}
 	p.mu.Unlock()
+	if ended {
+		p.changed()
+	}
 	s.conn.kill()
 	p.q.discard()
 	<-s.sent
