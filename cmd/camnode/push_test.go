@@ -77,7 +77,8 @@ func (h *pushHub) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respo
 }
 
 // TestRunPushZone: a push-only node ([recorder] push, no listen: no port
-// of its own) publishes its stream to the hub once privacy is off, and
+// of its own) publishes its stream to the hub once privacy is off, shows
+// it in its status, is cut by privacy on before the acknowledgement, and
 // audits the session; a clinical-zone node with the same configuration
 // never connects to the hub (invariant 3: no publisher at all).
 func TestRunPushZone(t *testing.T) {
@@ -129,6 +130,12 @@ func TestRunPushZone(t *testing.T) {
 					}
 					time.Sleep(50 * time.Millisecond) // polling a condition, not synchronising on time
 				}
+				// Privacy on cuts the push before it is acknowledged: the
+				// answer's status already shows it disconnected.
+				out, code = privacyCmd(t, sock, "on")
+				if code != 0 || !strings.Contains(out, "push      not connected to rtsp://"+addr+"/node-7") {
+					t.Fatalf("privacy on: exit %d, push not cut before the acknowledgement:\n%s", code, out)
+				}
 			}
 			if err := stop(); err != nil {
 				t.Fatal(err)
@@ -144,6 +151,9 @@ func TestRunPushZone(t *testing.T) {
 			}
 			if got := strings.Contains(string(audit), `"source":"push"`); got != tc.publish {
 				t.Errorf("zone %s: push session audited %v, want %v\n%s", tc.zone, got, tc.publish, audit)
+			}
+			if tc.publish && !strings.Contains(string(audit), `"ended":"privacy"`) {
+				t.Errorf("the push session's audit record does not say privacy ended it:\n%s", audit)
 			}
 		})
 	}
