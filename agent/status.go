@@ -36,6 +36,12 @@ type Status struct {
 	CorruptFrames uint64 `json:"corrupt_frames"`
 	Viewers       int    `json:"viewers"`         // live-view sessions open now
 	Masks         int    `json:"masks,omitempty"` // privacy masks burned into every frame (absent: none)
+	// RecorderSessions counts the RTSP readers (named recorders) playing
+	// the node's recorder stream now (absent: none, or no server).
+	RecorderSessions int `json:"recorder_sessions,omitempty"`
+	// Push is the push to the hub's media server (nil: not configured, or
+	// capture not allowed).
+	Push *PushStatus `json:"push,omitempty"`
 	// Link is the hub link's state (nil without MQTT). The link reports it
 	// (Agent.SetLink); the loop does not own it.
 	Link *LinkStatus `json:"link,omitempty"`
@@ -96,18 +102,47 @@ func (a *Agent) SetLink(l LinkStatus) { a.link.Store(&l) }
 // view), so that the status can report how many are watching.
 type ViewerCounter interface{ Viewers() int }
 
+// PushStatus is the state of the push to the hub ([recorder] push).
+type PushStatus struct {
+	Target    string `json:"target"`    // the publish URL (never with credentials)
+	Connected bool   `json:"connected"` // a session is recording at the hub now
+}
+
+// RecorderCounter is implemented by frame sinks that serve recorders (the
+// pipeline, for the RTSPS recorder stream), so that the status can report
+// how many are reading.
+type RecorderCounter interface{ RecorderSessions() int }
+
+// PushReporter is implemented by frame sinks that push the stream to the
+// hub (the pipeline, for its publisher): the target URL ("" when there
+// is no push) and whether a session is recording now.
+type PushReporter interface {
+	Push() (target string, connected bool)
+}
+
 // CorruptCounter is implemented by frame sinks that decode frames (the
 // pipeline), so that the status can report the frames skipped as corrupt.
 type CorruptCounter interface{ CorruptFrames() uint64 }
 
-// counters reads the frame counters that grow without any transition.
+// counters reads the frame counters that grow without any transition,
+// and the recorder sessions and push state, which change without one.
 func (a *Agent) counters(st *Status) {
 	st.Frames = a.frames.Load()
 	st.CameraDropped = a.dropBase.Load() + a.dropCur.Load()
 	st.CorruptFrames = 0
+	st.RecorderSessions = 0
+	st.Push = nil
 	for _, sink := range a.deps.Sinks {
 		if cc, ok := sink.(CorruptCounter); ok {
 			st.CorruptFrames += cc.CorruptFrames()
+		}
+		if rc, ok := sink.(RecorderCounter); ok {
+			st.RecorderSessions += rc.RecorderSessions()
+		}
+		if pr, ok := sink.(PushReporter); ok {
+			if target, connected := pr.Push(); target != "" {
+				st.Push = &PushStatus{Target: target, Connected: connected}
+			}
 		}
 	}
 }

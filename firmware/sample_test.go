@@ -5,6 +5,7 @@ package firmware_test
 import (
 	"bytes"
 	"os"
+	"regexp"
 	"testing"
 
 	"github.com/camnode/camnode/agent/config"
@@ -30,5 +31,55 @@ func TestSampleConfigLoads(t *testing.T) {
 	disk, _ := os.ReadFile("camnode.toml.sample")
 	if !bytes.Equal(firmware.SampleConfig(), disk) {
 		t.Error("SampleConfig differs from camnode.toml.sample")
+	}
+}
+
+// TestSampleConfigRecorderExample: the commented [recorder] example of the
+// sample is valid as documented there: the '#' lines (an RTSPS server
+// with a certificate and a Digest recorder), with the '##' push lines
+// too, and the push lines alone (a node that opens no port).
+func TestSampleConfigRecorderExample(t *testing.T) {
+	disk, err := os.ReadFile("camnode.toml.sample")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := regexp.MustCompile(`(?m)^#([^ #\n])`)
+	push := regexp.MustCompile(`(?m)^##([^ #\n])`)
+	at := bytes.Index(disk, []byte("\n#[recorder]\n"))
+	if at < 0 {
+		t.Fatal("no commented [recorder] example in the sample")
+	}
+	base, example := disk[:at+1], disk[at+1:]
+	var pushOnly []byte
+	for _, line := range bytes.SplitAfter(example, []byte("\n")) {
+		if bytes.HasPrefix(line, []byte("##")) || bytes.HasPrefix(line, []byte("#[recorder]")) {
+			pushOnly = append(pushOnly, line...)
+		}
+	}
+	dir := t.TempDir()
+	for name, text := range map[string][]byte{
+		"server":          server.ReplaceAll(example, []byte("$1")),
+		"server and push": server.ReplaceAll(push.ReplaceAll(example, []byte("$1")), []byte("$1")),
+		"push only":       server.ReplaceAll(push.ReplaceAll(pushOnly, []byte("$1")), []byte("$1")),
+	} {
+		p := dir + "/" + name + ".toml"
+		if err := os.WriteFile(p, append(append([]byte(nil), base...), text...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := config.Load(p)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, text)
+		}
+		r := c.Recorder
+		wantServer, wantPush := name != "push only", name != "server"
+		if r.Serves() != wantServer || r.Pushes() != wantPush {
+			t.Errorf("%s: serves %v, pushes %v", name, r.Serves(), r.Pushes())
+		}
+		if wantServer && (len(r.Recorders) != 2 || r.Recorders[0].CertName == "" || r.Recorders[1].DigestHA1 == "") {
+			t.Errorf("%s: recorders %+v, want one certificate and one Digest recorder", name, r.Recorders)
+		}
+	}
+	if c, err := config.Load("camnode.toml.sample"); err != nil || c.Recorder.Enabled() {
+		t.Errorf("the sample as shipped must leave the recorder off: %v", err)
 	}
 }

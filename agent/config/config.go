@@ -23,6 +23,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/camnode/camnode/agent/recorder/pushurl"
 	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/firmware"
 	"github.com/camnode/camnode/gpio"
@@ -47,9 +48,12 @@ type Config struct {
 	Recorder Recorder `toml:"recorder"`
 }
 
-// Recorder configures the RTSPS stream for named recorders (docs/recording.md):
-// one H.264 track, TCP-interleaved on one port, TLS unless InsecurePlain.
-// It is off unless Listen is set.
+// Recorder configures the node's stream for the hub's recorder
+// (docs/recording.md): an RTSPS server for named recorders (Listen: one
+// H.264 track, TCP-interleaved on one port, TLS unless InsecurePlain),
+// and/or a push of the same stream to the hub's media server (Push: RTSP
+// ANNOUNCE/RECORD, outbound only, for a node that may open no port). Both
+// are off unless set.
 type Recorder struct {
 	// Listen is the RTSPS address, e.g. ":322" or "10.0.0.5:8322".
 	Listen string `toml:"listen"`
@@ -70,6 +74,25 @@ type Recorder struct {
 	MaxSessions int `toml:"max_sessions"`
 	// Recorders are the named recorders that may pull the stream.
 	Recorders []RecorderAccess `toml:"recorders"`
+
+	// Push is the hub's publish URL, rtsps://hub[:port]/path (no
+	// credentials in it); the node publishes its stream there.
+	Push string `toml:"push"`
+	// PushCAFile is the site CA that signed the hub's certificate
+	// (required with rtsps://).
+	PushCAFile string `toml:"push_ca_file"`
+	// PushCertFile and PushKeyFile are the node's client certificate for
+	// the hub (both or neither).
+	PushCertFile string `toml:"push_cert_file"`
+	PushKeyFile  string `toml:"push_key_file"`
+	// PushUser and PushPasswordFile are RTSP Digest credentials for the
+	// hub (both or neither); the password file is one line, mode 0600.
+	PushUser         string `toml:"push_user"`
+	PushPasswordFile string `toml:"push_password_file"`
+	// PushInsecurePlain allows a plain rtsp:// push URL, and only to a
+	// loopback address (a media server on the node itself, tests).
+	// Logged at Warn at start. Never for a real deployment.
+	PushInsecurePlain bool `toml:"push_insecure_plain"`
 }
 
 // RecorderAccess is one named recorder and how it proves who it is:
@@ -83,8 +106,16 @@ type RecorderAccess struct {
 	DigestHA1 string `toml:"digest_ha1"`
 }
 
-// Enabled reports whether the recorder stream is configured.
-func (r Recorder) Enabled() bool { return r.Listen != "" }
+// Enabled reports whether the recorder stream is configured at all:
+// served (Serves) or pushed (Pushes), or both.
+func (r Recorder) Enabled() bool { return r.Serves() || r.Pushes() }
+
+// Serves reports whether the RTSPS server for named recorders is
+// configured (a listening port).
+func (r Recorder) Serves() bool { return r.Listen != "" }
+
+// Pushes reports whether the stream is pushed to the hub (outbound only).
+func (r Recorder) Pushes() bool { return r.Push != "" }
 
 // LiveView configures the live view (WHEP over HTTPS, one UDP port for
 // media). It is off unless Listen is set. Viewer tokens are verified with
@@ -539,17 +570,6 @@ func (r Recorder) validate() []error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("recorder.%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if !r.Enabled() {
-		if len(r.Recorders) > 0 {
-			bad("listen", "required: recorders are named but the stream has no listen address")
-		}
-		return errs
-	}
-	if msg := checkListen(r.Listen); msg != "" {
-		bad("listen", "%s", msg)
-	} else if r.InsecurePlain && !Loopback(r.Listen) {
-		bad("insecure_plain", "plain RTSP is allowed only on a loopback listen address (127.0.0.1:port), not %q", r.Listen)
-	}
 	absFile := func(key, p, why string) {
 		switch {
 		case p == "":
@@ -558,12 +578,34 @@ func (r Recorder) validate() []error {
 			bad(key, "%q must be an absolute path", p)
 		}
 	}
+	r.validatePush(bad, absFile)
+	if r.Enabled() {
+		if d := r.IDRInterval.D(); d < 500*time.Millisecond || d > 10*time.Second {
+			bad("idr_interval", "%v must be between 500ms and 10s", d)
+		}
+	}
+	if !r.Serves() {
+		if len(r.Recorders) > 0 {
+			bad("listen", "required: recorders are named but the stream has no listen address (a node that may open no port uses push alone)")
+		}
+		for _, k := range []struct{ key, v string }{{"cert_file", r.CertFile}, {"key_file", r.KeyFile}, {"client_ca_file", r.ClientCAFile}} {
+			if k.v != "" {
+				bad(k.key, "is for the RTSPS server, which has no listen address; the push keys are push_*")
+			}
+		}
+		if r.InsecurePlain {
+			bad("insecure_plain", "is for the RTSPS server, which has no listen address; a plain push is push_insecure_plain")
+		}
+		return errs
+	}
+	if msg := checkListen(r.Listen); msg != "" {
+		bad("listen", "%s", msg)
+	} else if r.InsecurePlain && !Loopback(r.Listen) {
+		bad("insecure_plain", "plain RTSP is allowed only on a loopback listen address (127.0.0.1:port), not %q", r.Listen)
+	}
 	if !r.InsecurePlain {
 		absFile("cert_file", r.CertFile, "the recorder stream is served over TLS (rtsps://) only")
 		absFile("key_file", r.KeyFile, "the recorder stream is served over TLS (rtsps://) only")
-	}
-	if d := r.IDRInterval.D(); d < 500*time.Millisecond || d > 10*time.Second {
-		bad("idr_interval", "%v must be between 500ms and 10s", d)
 	}
 	if r.MaxSessions < 1 || r.MaxSessions > 16 {
 		bad("max_sessions", "%d must be between 1 and 16", r.MaxSessions)
@@ -606,6 +648,60 @@ func (r Recorder) validate() []error {
 		bad("client_ca_file", "%q must be an absolute path", r.ClientCAFile)
 	}
 	return errs
+}
+
+// validatePush checks the push_* keys: the URL with the publisher's own
+// parser (agent/recorder/pushurl), the hub's CA for rtsps://, the node's
+// credentials in pairs and, with TLS, at least one of them.
+func (r Recorder) validatePush(bad func(key, format string, args ...any), absFile func(key, p, why string)) {
+	if !r.Pushes() {
+		for _, k := range []struct{ key, v string }{{"push_ca_file", r.PushCAFile}, {"push_cert_file", r.PushCertFile},
+			{"push_key_file", r.PushKeyFile}, {"push_user", r.PushUser}, {"push_password_file", r.PushPasswordFile}} {
+			if k.v != "" {
+				bad(k.key, "set but there is no push URL (recorder.push)")
+			}
+		}
+		if r.PushInsecurePlain {
+			bad("push_insecure_plain", "set but there is no push URL (recorder.push)")
+		}
+		return
+	}
+	t, err := pushurl.Parse(r.Push, r.PushInsecurePlain)
+	if err != nil {
+		bad("push", "%v", err)
+		return
+	}
+	opt := func(key, p string) {
+		if p != "" && !filepath.IsAbs(p) {
+			bad(key, "%q must be an absolute path", p)
+		}
+	}
+	if t.Secure {
+		absFile("push_ca_file", r.PushCAFile, "the site CA that signed the hub's certificate, for rtsps://")
+		if r.PushCertFile == "" && r.PushUser == "" {
+			bad("push", "rtsps:// needs credentials for the hub: push_cert_file and push_key_file (client certificate) and/or push_user and push_password_file (Digest)")
+		}
+	} else {
+		opt("push_ca_file", r.PushCAFile)
+		if r.PushCertFile != "" || r.PushKeyFile != "" {
+			bad("push_cert_file", "a client certificate needs TLS; push_insecure_plain pushes plain rtsp://")
+		}
+	}
+	switch {
+	case (r.PushCertFile == "") != (r.PushKeyFile == ""):
+		bad("push_cert_file", "push_cert_file and push_key_file go together (the node's client certificate)")
+	case t.Secure:
+		opt("push_cert_file", r.PushCertFile)
+		opt("push_key_file", r.PushKeyFile)
+	}
+	if (r.PushUser == "") != (r.PushPasswordFile == "") {
+		bad("push_user", "push_user and push_password_file go together (RTSP Digest; the password lives in the file, never in the configuration)")
+	} else {
+		opt("push_password_file", r.PushPasswordFile)
+	}
+	if len(r.PushUser) > 64 || strings.ContainsFunc(r.PushUser, func(c rune) bool { return c < 0x20 || c == 0x7f || c == ':' || c == '"' }) {
+		bad("push_user", "%q: at most 64 characters, no control characters, ':' or '\"'", r.PushUser)
+	}
 }
 
 // D returns the value as a time.Duration.

@@ -32,6 +32,20 @@ insecure_plain = true
 name = "local"
 digest_ha1 = "0123456789abcdef0123456789abcdef"
 `
+	const push = `
+[recorder]
+push = "rtsps://hub.example:8322/ward-3"
+push_ca_file = "/etc/camnode/site-ca.pem"
+push_cert_file = "/etc/camnode/node.crt"
+push_key_file = "/etc/camnode/node.key"
+push_user = "ward-3"
+push_password_file = "/etc/camnode/push.password"
+`
+	const pushPlain = `
+[recorder]
+push = "rtsp://127.0.0.1:8554/ward-3"
+push_insecure_plain = true
+`
 	for _, tc := range []struct {
 		name, text string
 		want       []string // substrings of the error; none = valid
@@ -56,6 +70,31 @@ digest_ha1 = "0123456789abcdef0123456789abcdef"
 		{"duplicate name", strings.Replace(ok, `"frigate"`, `"mediamtx"`, 1), []string{`recorders[1].name: "mediamtx" is named twice`}},
 		{"bad name", strings.Replace(ok, `"frigate"`, `"fri gate"`, 1), []string{"recorders[1].name"}},
 		{"unknown key", ok + "password = \"x\"\n", []string{"recorder.recorders.password"}},
+		// Push: a node that may open no port (no listen, no recorders).
+		{"push only", push, nil},
+		{"push with the server", ok[:strings.Index(ok, "[[")] + push[len("\n[recorder]\n"):] + ok[strings.Index(ok, "[["):], nil},
+		{"push digest only", strings.NewReplacer("push_cert_file = \"/etc/camnode/node.crt\"\n", "", "push_key_file = \"/etc/camnode/node.key\"\n", "").Replace(push), nil},
+		{"push certificate only", strings.NewReplacer("push_user = \"ward-3\"\n", "", "push_password_file = \"/etc/camnode/push.password\"\n", "").Replace(push), nil},
+		{"push plain on loopback", pushPlain, nil},
+		{"push plain without the flag", strings.Replace(pushPlain, "push_insecure_plain = true", "", 1), []string{"recorder.push: push URL", "plaintext rtsp://", "push_insecure_plain"}},
+		{"push plain off loopback", strings.Replace(pushPlain, "127.0.0.1", "10.0.0.5", 1), []string{"recorder.push:", "only to a loopback address"}},
+		{"push plain with a certificate", pushPlain + "push_cert_file = \"/a\"\npush_key_file = \"/b\"\n", []string{"recorder.push_cert_file: a client certificate needs TLS"}},
+		{"push credentials in the URL", strings.Replace(push, "hub.example", "ward-3:secret@hub.example", 1), []string{"recorder.push:", "holds credentials", "push_user and push_password_file"}},
+		{"push not rtsp", strings.Replace(push, "rtsps://", "https://", 1), []string{"recorder.push:", "scheme must be rtsps://"}},
+		{"push no path", strings.Replace(push, "/ward-3\"", "\"", 1), []string{"recorder.push:", "names no path"}},
+		{"push no CA", strings.Replace(push, "push_ca_file = \"/etc/camnode/site-ca.pem\"\n", "", 1), []string{"recorder.push_ca_file: required"}},
+		{"push relative CA", strings.Replace(push, "\"/etc/camnode/site-ca.pem\"", "\"site-ca.pem\"", 1), []string{"recorder.push_ca_file: \"site-ca.pem\" must be an absolute path"}},
+		{"push no credentials", "[recorder]\npush = \"rtsps://hub/ward-3\"\npush_ca_file = \"/ca\"\n", []string{"recorder.push: rtsps:// needs credentials"}},
+		{"push cert without key", strings.Replace(push, "push_key_file = \"/etc/camnode/node.key\"\n", "", 1), []string{"recorder.push_cert_file: push_cert_file and push_key_file go together"}},
+		{"push user without password", strings.Replace(push, "push_password_file = \"/etc/camnode/push.password\"\n", "", 1), []string{"recorder.push_user: push_user and push_password_file go together"}},
+		{"push password without user", strings.Replace(push, "push_user = \"ward-3\"\n", "", 1), []string{"recorder.push_user: push_user and push_password_file go together"}},
+		{"push relative password file", strings.Replace(push, "\"/etc/camnode/push.password\"", "\"push.password\"", 1), []string{"recorder.push_password_file"}},
+		{"push bad user", strings.Replace(push, "\"ward-3\"\n", "\"ward:3\"\n", 1), []string{"recorder.push_user"}},
+		{"push password in the config", push + "push_password = \"hunter2\"\n", []string{"recorder.push_password"}},
+		{"push keys without push", strings.Replace(push, "push = \"rtsps://hub.example:8322/ward-3\"\n", "", 1), []string{"recorder.push_ca_file: set but there is no push URL", "recorder.push_user: set but"}},
+		{"push idr too long", push + "idr_interval = \"1m\"\n", []string{"recorder.idr_interval"}},
+		{"server keys without listen", push + "cert_file = \"/etc/camnode/recorder.crt\"\n", []string{"recorder.cert_file: is for the RTSPS server"}},
+		{"push with recorders but no listen", push + "[[recorder.recorders]]\nname = \"a\"\ndigest_ha1 = \"0123456789abcdef0123456789abcdef\"\n", []string{"recorder.listen: required", "push alone"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(`[camera]
@@ -84,8 +123,11 @@ simulate = true
 
 func TestRecorderDefaults(t *testing.T) {
 	c := Default()
-	if c.Recorder.Enabled() {
+	if c.Recorder.Enabled() || c.Recorder.Serves() || c.Recorder.Pushes() {
 		t.Fatal("recorder on by default")
+	}
+	if r := (Recorder{Push: "rtsps://hub/x"}); !r.Enabled() || r.Serves() || !r.Pushes() {
+		t.Fatalf("push only: Enabled %v Serves %v Pushes %v", r.Enabled(), r.Serves(), r.Pushes())
 	}
 	if c.Recorder.IDRInterval.D() != 2*time.Second {
 		t.Fatalf("default idr_interval %v, want 2s", c.Recorder.IDRInterval.D())

@@ -301,6 +301,37 @@ func (p *Pipeline) Viewers() int {
 	return n
 }
 
+// RecorderSessions implements agent.RecorderCounter by summing its
+// outputs' (the RTSPS recorder stream's readers).
+func (p *Pipeline) RecorderSessions() int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	n := 0
+	for _, o := range p.outs {
+		if rc, ok := o.(interface{ RecorderSessions() int }); ok {
+			n += rc.RecorderSessions()
+		}
+	}
+	return n
+}
+
+// Push implements agent.PushReporter: the target of the output that
+// pushes to the hub (the publisher, agent/recorder/push) and whether it
+// is connected; "" when no output pushes.
+func (p *Pipeline) Push() (target string, connected bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for _, o := range p.outs {
+		if pr, ok := o.(interface {
+			Target() string
+			Connected() bool
+		}); ok {
+			return pr.Target(), pr.Connected()
+		}
+	}
+	return "", false
+}
+
 func (p *Pipeline) wanted() bool {
 	p.mu.RLock()
 	defer p.mu.RUnlock()

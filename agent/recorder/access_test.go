@@ -214,6 +214,8 @@ func TestPrivateRefused(t *testing.T) {
 // with the same session id: its start, on the trail before PLAY is
 // answered (so before any frame is sent), and its end: recorder, remote,
 // start, end, frames, bytes, why.
+// Opening and ending it each ask the node to republish its status
+// (recorder_sessions).
 func TestSessionAudited(t *testing.T) {
 	ts := newTestServer(t, false)
 	f := startFeeder(ts.s, 500, 10)
@@ -234,11 +236,17 @@ func TestSessionAudited(t *testing.T) {
 			got++
 		}
 	}
-	if n := ts.s.Sessions(); n != 1 {
+	if n := ts.s.Sessions(); n != 1 || ts.s.RecorderSessions() != 1 {
 		t.Fatalf("%d sessions", n)
+	}
+	if n := ts.node.refreshes.Load(); n != 1 {
+		t.Fatalf("session opened: %d status refreshes, want 1", n)
 	}
 	c.conn.Close()
 	rec := ts.node.waitRecord(t)
+	if n := ts.node.refreshes.Load(); n != 2 {
+		t.Fatalf("session ended: %d status refreshes, want 2", n)
+	}
 	v := rec.View
 	if rec.Kind != "recording" || rec.Source != Source || rec.Actor != "nvr" || v == nil || v.Role != "recorder" ||
 		!strings.HasPrefix(v.Remote, "127.0.0.1:") || v.Frames == 0 || v.Bytes == 0 || v.Ended == "" ||

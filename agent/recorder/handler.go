@@ -206,6 +206,7 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	s.wanted.Add(1)
 	s.mu.Unlock()
 	s.pipe.RequestKeyframe()
+	s.changed()
 	s.log.Info("recorder session opened", "recorder", c.name, "remote", c.remote)
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }

@@ -34,11 +34,12 @@ func (p *fakePipe) RequestKeyframe()       { p.keys.Add(1) }
 
 // fakeNode is the agent: privacy flag and the audit records.
 type fakeNode struct {
-	private atomic.Bool
-	mu      sync.Mutex
-	recs    []agent.AuditRecord
-	got     chan agent.AuditRecord
-	fail    error // the auditor's error, if set
+	private   atomic.Bool
+	refreshes atomic.Int32 // Refresh calls (status republished)
+	mu        sync.Mutex
+	recs      []agent.AuditRecord
+	got       chan agent.AuditRecord
+	fail      error // the auditor's error, if set
 }
 
 func newFakeNode() *fakeNode { return &fakeNode{got: make(chan agent.AuditRecord, 64)} }
@@ -51,6 +52,8 @@ func (n *fakeNode) Status() agent.Status {
 	}
 	return agent.Status{Privacy: p, Recording: !p, Capture: c}
 }
+
+func (n *fakeNode) Refresh() { n.refreshes.Add(1) }
 
 func (n *fakeNode) Record(r agent.AuditRecord) error {
 	n.mu.Lock()

@@ -279,6 +279,10 @@ func (s *Server) Sessions() int {
 	return len(s.sessions)
 }
 
+// RecorderSessions is Sessions, for the node's status: the pipeline sums
+// its outputs' (agent.RecorderCounter).
+func (s *Server) RecorderSessions() int { return s.Sessions() }
+
 // Wanted implements pipeline.Output: the stream is wanted while a
 // recorder plays or waits for the first keyframe.
 func (s *Server) Wanted() bool { return s.wanted.Load() > 0 }
@@ -428,9 +432,20 @@ func (s *Server) end(ss *gortsplib.ServerSession, why string) {
 	}
 }
 
+// changed asks the node to republish its status, where it can
+// (agent.Agent.Refresh): the number of sessions changed. Never blocks.
+func (s *Server) changed() {
+	if ref := s.node.Load(); ref != nil {
+		if r, ok := ref.Node.(interface{ Refresh() }); ok {
+			r.Refresh()
+		}
+	}
+}
+
 // finish writes the session's end record, once.
 func (s *Server) finish(sess *session, why string) {
 	sess.once.Do(func() {
+		s.changed() // it is out of s.sessions already
 		end := s.clock.Now()
 		rec := agent.SessionAudit(agent.KindRecording, Source, sess.name, why, agent.SessionRecord{
 			Session: sess.id, Role: "recorder", Purpose: "recording", Remote: sess.remote,

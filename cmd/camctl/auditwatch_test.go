@@ -3,6 +3,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,5 +31,31 @@ func TestWatchShowsWitnessedHead(t *testing.T) {
 	}
 	if got := strings.Fields(lines[2][col:])[0]; got != "-" {
 		t.Errorf("ward-4 witnessed = %q, want -:\n%s", got, b.String())
+	}
+}
+
+// TestWatchShowsStreams: `camctl watch` shows each node's live-view
+// viewers, recorder sessions (RTSP readers) and push state: "up" while a
+// session records at the hub, "down" otherwise, "-" with no push (and for
+// a node that predates these members).
+func TestWatchShowsStreams(t *testing.T) {
+	f := &fleet{nodes: map[string]*nodeView{}, prefix: "camnode", change: make(chan struct{}, 1)}
+	f.nodes["a"] = &nodeView{online: "online", status: &mqtt.StatusPayload{Status: agent.Status{Node: "a", Room: "r", ZoneClass: "waiting", CaptureAllowed: true, Shutter: "open", Capture: "streaming", Viewers: 1, RecorderSessions: 2,
+		Push: &agent.PushStatus{Target: "rtsps://hub/a", Connected: true}}}}
+	f.nodes["b"] = &nodeView{online: "online", status: &mqtt.StatusPayload{Status: agent.Status{Node: "b", Room: "r", ZoneClass: "waiting", CaptureAllowed: true, Shutter: "open", Capture: "streaming",
+		Push: &agent.PushStatus{Target: "rtsps://hub/b"}}}}
+	f.nodes["c"] = &nodeView{online: "online", status: &mqtt.StatusPayload{Status: agent.Status{Node: "c", Room: "r", ZoneClass: "waiting", CaptureAllowed: true, Shutter: "closed", Capture: "off"}}}
+	var b strings.Builder
+	f.table(&b)
+	lines := strings.Split(b.String(), "\n")
+	head := strings.Fields(lines[0])
+	for row, want := range [][3]string{{"1", "2", "up"}, {"0", "0", "down"}, {"0", "0", "-"}} {
+		f := strings.Fields(lines[row+1])
+		for i, col := range []string{"VIEWERS", "RTSP", "PUSH"} {
+			at := slices.Index(head, col)
+			if at < 0 || len(f) <= at || f[at] != want[i] {
+				t.Errorf("row %d %s: %v, want %s:\n%s", row+1, col, f, want[i], b.String())
+			}
+		}
 	}
 }

@@ -103,7 +103,7 @@ func (f *fleet) table(w io.Writer) {
 	}
 	sort.Strings(names)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tLINK\tROOM\tZONE\tPRIVACY\tSHUTTER\tCAMERA\tREC\tMASKS\tTEMP\tOUTBOX\tWITNESSED\tFAULTS")
+	fmt.Fprintln(tw, "NODE\tLINK\tROOM\tZONE\tPRIVACY\tSHUTTER\tCAMERA\tREC\tVIEWERS\tRTSP\tPUSH\tMASKS\tTEMP\tOUTBOX\tWITNESSED\tFAULTS")
 	for _, name := range names {
 		n := f.nodes[name]
 		link := n.online
@@ -112,7 +112,7 @@ func (f *fleet) table(w io.Writer) {
 		}
 		st := n.status
 		if st == nil {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\n", name, link, n.bad)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t%s\n", name, link, n.bad)
 			continue
 		}
 		zone := st.ZoneClass
@@ -127,6 +127,15 @@ func (f *fleet) table(w io.Writer) {
 		if st.Recording {
 			rec = "YES"
 		}
+		// The push to the hub ([recorder] push): "-" without one, "up"
+		// while a session records at the hub, "down" otherwise.
+		push := "-"
+		if p := st.Push; p != nil {
+			push = "down"
+			if p.Connected {
+				push = "up"
+			}
+		}
 		faults := strings.Join(st.FaultList(), "; ")
 		if faults == "" {
 			faults = "-"
@@ -136,8 +145,8 @@ func (f *fleet) table(w io.Writer) {
 		if w := st.Outbox.Witnessed; w != nil {
 			witnessed = fmt.Sprintf("seq %d", w.Seq)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", name, link, st.Room, zone, onOff(st.Privacy),
-			st.Shutter, st.Capture, rec, st.Masks, temp, st.Outbox.Pending, witnessed, faults)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%d\t%s\t%d\t%s\t%s\n", name, link, st.Room, zone, onOff(st.Privacy),
+			st.Shutter, st.Capture, rec, st.Viewers, st.RecorderSessions, push, st.Masks, temp, st.Outbox.Pending, witnessed, faults)
 	}
 	tw.Flush()
 }

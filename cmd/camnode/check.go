@@ -164,6 +164,7 @@ func runChecks(ctx context.Context, cfg config.Config, noGPIO bool, timeout time
 		out = append(out, checkGPIO(ctx, cfg.GPIO, d.openGPIO, log))
 	}
 	out = append(out, checkMQTT(ctx, cfg, id, idErr, timeout)...)
+	out = append(out, checkRecorderStream(cfg.Recorder, d.now())...)
 	return append(out, checkClock(ctx, d.now, d.ntp))
 }
 

@@ -179,8 +179,8 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	go auditTicker(ctx, fileAud, time.Duration(cfg.Audit.CheckpointInterval), log)
 	var aud agent.Auditor = fileAud
 
-	// One pipeline (one encode) for every output: the live view and the
-	// recorder stream; or, for `camnode check -snapshot`, the snapshot
+	// One pipeline (one encode) for every output: the live view, the
+	// recorder stream and the push to the hub; or, for `camnode check -snapshot`, the snapshot
 	// alone. The pipeline is closed last, after its outputs.
 	var (
 		pipe  *pipeline.Pipeline
@@ -239,6 +239,14 @@ func runNode(ctx context.Context, cfg config.Config, hw hardware, opts nodeOptio
 	if err != nil {
 		return err
 	}
+	// The push publisher audits through the agent, so it is added to the
+	// pipeline now; frames flow only once a.Run starts the camera. Closed
+	// before the pipeline (defers run last-in first-out).
+	pub, err := newPush(cfg.Recorder, pipe, a, log)
+	if err != nil {
+		return err
+	}
+	defer pub.close()
 	ln, err := agent.ListenControl(cfg.Node.ControlSocket, cfg.Node.ControlGroup)
 	if err != nil {
 		return err

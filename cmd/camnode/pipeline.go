@@ -13,8 +13,9 @@ import (
 
 // newPipeline builds the node's one frame pipeline (decode, convert,
 // masks, encode once) when capture is allowed and an output wants it: the
-// live view and the recorder stream are both outputs of it, and it is the
-// agent's frame sink. nil when there is nothing to feed.
+// live view, the recorder stream and the push to the hub are outputs of it
+// (any one of them is enough), and it is the agent's frame sink. nil when
+// there is nothing to feed.
 func newPipeline(cfg config.Config, id firmware.Identity, allowed bool, log *slog.Logger) (*pipeline.Pipeline, error) {
 	if !allowed || !(cfg.LiveView.Enabled() || cfg.Recorder.Enabled()) {
 		return nil, nil

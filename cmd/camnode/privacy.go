@@ -78,6 +78,14 @@ func printStatus(w io.Writer, st agent.Status) {
 	fmt.Fprintf(w, "camera    %s (frames out: %d, dropped by the camera: %d, skipped as corrupt: %d, recording: %s)\n",
 		st.Capture, st.Frames, st.CameraDropped, st.CorruptFrames, rec)
 	fmt.Fprintf(w, "audio     %s\n", st.Audio)
+	fmt.Fprintf(w, "streams   %d live-view viewer(s), %d recorder session(s) (RTSP readers)\n", st.Viewers, st.RecorderSessions)
+	if p := st.Push; p != nil {
+		if p.Connected {
+			fmt.Fprintf(w, "push      connected, recording at %s\n", p.Target)
+		} else {
+			fmt.Fprintf(w, "push      not connected to %s (publishes while the camera streams; retries with backoff)\n", p.Target)
+		}
+	}
 	if st.Masks > 0 {
 		fmt.Fprintf(w, "masks     %d privacy mask(s) burned into every frame (signed identity)\n", st.Masks)
 	} else {

@@ -43,3 +43,29 @@ func TestPrintStatusLink(t *testing.T) {
 		t.Errorf("a node without MQTT shows a hub link:\n%s", b.String())
 	}
 }
+
+// TestPrintStatusStreams: `camnode privacy status` shows the live-view
+// viewers and the recorder's RTSP readers, and the push to the hub (its
+// target and whether it is connected); no push line without a push.
+func TestPrintStatusStreams(t *testing.T) {
+	for _, tc := range []struct {
+		push *agent.PushStatus
+		want []string
+		not  string
+	}{
+		{nil, []string{"streams   2 live-view viewer(s), 3 recorder session(s) (RTSP readers)"}, "push "},
+		{&agent.PushStatus{Target: "rtsps://hub:8322/n1", Connected: true}, []string{"push      connected, recording at rtsps://hub:8322/n1"}, "not connected"},
+		{&agent.PushStatus{Target: "rtsps://hub:8322/n1"}, []string{"push      not connected to rtsps://hub:8322/n1"}, "recording at"},
+	} {
+		var b strings.Builder
+		printStatus(&b, agent.Status{Node: "n1", Viewers: 2, RecorderSessions: 3, Push: tc.push})
+		for _, w := range tc.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("missing %q in:\n%s", w, b.String())
+			}
+		}
+		if strings.Contains(b.String(), tc.not) {
+			t.Errorf("%q in:\n%s", tc.not, b.String())
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/camnode/camnode/agent/config"
 	"github.com/camnode/camnode/agent/pipeline"
 	"github.com/camnode/camnode/agent/recorder"
+	"github.com/camnode/camnode/agent/recorder/push"
 )
 
 // recorderStream is the node's RTSPS stream for the hub's recorder, or
@@ -27,7 +28,7 @@ type recorderStream struct {
 // cannot be built (bad certificate, port taken) is an error: the operator
 // asked for it.
 func newRecorder(c config.Recorder, pipe *pipeline.Pipeline, log *slog.Logger) (*recorderStream, error) {
-	if !c.Enabled() || pipe == nil {
+	if !c.Serves() || pipe == nil {
 		return nil, nil
 	}
 	lg := log.With("component", "recorder")
@@ -73,4 +74,54 @@ func (r *recorderStream) close() {
 		return
 	}
 	_ = r.srv.Close()
+}
+
+// pushStream publishes the node's stream to the hub ([recorder] push), or
+// is nothing (nil) when push is not configured or capture is not allowed
+// (a clinical zone never connects). Its methods are nil-safe.
+type pushStream struct {
+	pub  *push.Publisher
+	pipe *pipeline.Pipeline
+}
+
+// newPush builds the publisher from [recorder] push_* and adds it to the
+// node's pipeline (nil when there is no pipeline: capture not allowed).
+// It connects once frames flow (privacy off). The agent audits its
+// sessions. A publisher that cannot be built (unreadable CA, open
+// password file) is an error: the operator asked for it.
+func newPush(c config.Recorder, pipe *pipeline.Pipeline, a *agent.Agent, log *slog.Logger) (*pushStream, error) {
+	if !c.Pushes() || pipe == nil {
+		return nil, nil
+	}
+	pub, err := push.New(pushConfig(c, pipe, a, log))
+	if err != nil {
+		return nil, err
+	}
+	pipe.Add(pub)
+	log.Info("pushing the recorder stream to the hub", "component", "push", "url", pub.Target())
+	return &pushStream{pub: pub, pipe: pipe}, nil
+}
+
+// pushConfig is [recorder] push_* as the publisher takes it; `camnode
+// check` builds the same to check the files.
+func pushConfig(c config.Recorder, pipe *pipeline.Pipeline, a *agent.Agent, log *slog.Logger) push.Config {
+	pc := push.Config{URL: c.Push, Insecure: c.PushInsecurePlain, CAFile: c.PushCAFile,
+		CertFile: c.PushCertFile, KeyFile: c.PushKeyFile, User: c.PushUser, PasswordFile: c.PushPasswordFile,
+		Logger: log.With("component", "push")}
+	if pipe != nil {
+		pc.RequestKeyframe = pipe.RequestKeyframe
+	}
+	if a != nil {
+		pc.Auditor, pc.OnChange = a, a.Refresh // the status shows a change at once
+	}
+	return pc
+}
+
+// close takes the publisher out of the pipeline and ends its session.
+func (p *pushStream) close() {
+	if p == nil {
+		return
+	}
+	p.pipe.Remove(p.pub)
+	p.pub.Close()
 }

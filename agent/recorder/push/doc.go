@@ -25,14 +25,14 @@
 //
 // # Credentials
 //
-// The hub's certificate must be signed by the site CA (ca_file) and name
+// The hub's certificate must be signed by the site CA (push_ca_file) and name
 // the URL's host. The node proves itself with a client certificate signed
-// by the site CA (cert_file, key_file), or RTSP Digest credentials (user,
-// password_file), or both. With Digest the password is read once, with
+// by the site CA (push_cert_file, push_key_file), or RTSP Digest credentials (push_user,
+// push_password_file), or both. With Digest the password is read once, with
 // firmware.ReadFile, from a regular file readable by its owner only (mode
 // 0600); it never appears in the URL, logs or audit. Basic is used only if
 // the hub offers nothing else, and then only inside TLS. Plaintext rtsp://
-// needs insecure = true and a loopback address (tests, a media server on
+// needs push_insecure_plain = true and a loopback address (tests, a media server on
 // the node itself).
 //
 // # Privacy

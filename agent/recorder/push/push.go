@@ -99,9 +99,14 @@ type Config struct {
 	// RequestKeyframe asks the pipeline for an IDR (a session started);
 	// pipeline.Pipeline.RequestKeyframe. Optional.
 	RequestKeyframe func()
-	Auditor         Auditor // every session is recorded; optional in tests
-	Logger          *slog.Logger
-	Clock           clockwork.Clock // backoff and audit times; nil is the real clock
+	// OnChange is called when Connected changes (a session reached RECORD
+	// or ended), from the publisher's goroutines or Cut, never holding its
+	// lock and never blocking: agent.Agent.Refresh, so the node's status
+	// says so at once. Optional.
+	OnChange func()
+	Auditor  Auditor // every session is recorded; optional in tests
+	Logger   *slog.Logger
+	Clock    clockwork.Clock // backoff and audit times; nil is the real clock
 }
 
 func (c *Config) defaults() error {
@@ -219,15 +224,15 @@ func New(cfg Config) (*Publisher, error) {
 	}
 	p := &Publisher{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, target: t,
 		q: newSendQueue(cfg.QueueBytes, queueEntries)}
-	if t.secure {
-		if p.tls, err = loadTLS(cfg, t.name); err != nil {
+	if t.Secure {
+		if p.tls, err = loadTLS(cfg, t.Name); err != nil {
 			return nil, err
 		}
 		if cfg.CertFile == "" && cfg.User == "" {
-			return nil, errors.New("push: rtsps:// needs credentials for the hub: a client certificate (cert_file, key_file) and/or Digest (user, password_file)")
+			return nil, errors.New("push: rtsps:// needs credentials for the hub: a client certificate (push_cert_file, push_key_file) and/or Digest (push_user, push_password_file)")
 		}
 	} else {
-		p.log.Warn("push: publishing in PLAINTEXT (insecure = true) to a loopback address", "url", t.String())
+		p.log.Warn("push: publishing in PLAINTEXT (push_insecure_plain = true) to a loopback address", "url", t.String())
 	}
 	if cfg.User != "" {
 		pw, err := readPassword(cfg.PasswordFile)
@@ -249,7 +254,7 @@ func New(cfg Config) (*Publisher, error) {
 // hub (by the URL's host name), the client certificate, if any, is shown.
 func loadTLS(cfg Config, name string) (*tls.Config, error) {
 	if cfg.CAFile == "" {
-		return nil, errors.New("push: rtsps:// needs ca_file (the site CA that signed the hub's certificate)")
+		return nil, errors.New("push: rtsps:// needs push_ca_file (the site CA that signed the hub's certificate)")
 	}
 	pem, err := firmware.ReadFile(cfg.CAFile, firmware.MaxCertFileSize)
 	if err != nil {
@@ -369,6 +374,14 @@ func (f *framer) WriteRTP(pkt *rtp.Packet) error {
 	return err
 }
 
+// changed reports a change of Connected (Config.OnChange). Not holding
+// p.mu.
+func (p *Publisher) changed() {
+	if p.cfg.OnChange != nil {
+		p.cfg.OnChange()
+	}
+}
+
 func (p *Publisher) requestKey() {
 	if p.cfg.RequestKeyframe != nil {
 		p.cfg.RequestKeyframe()
@@ -436,6 +449,9 @@ func (p *Publisher) halt(why string) {
 		close(stop)
 		<-done
 	}
+	if s != nil {
+		p.changed() // after the cut: nothing delays it
+	}
 }
 
 // run connects, records until the session ends, and reconnects with
@@ -481,7 +497,7 @@ func (p *Publisher) connect(stop chan struct{}) (*session, error) {
 	tcp := gortsplib.TransportTCP
 	c := &gortsplib.Client{
 		Scheme: "rtsp", // TLS is ours (dial): RTP/AVP inside TLS, no SRTP on top
-		Host:   p.target.host,
+		Host:   p.target.Host,
 		DialContext: func(context.Context, string, string) (net.Conn, error) {
 			conn, err := p.dial(ctx, stop)
 			if err != nil {
@@ -499,11 +515,11 @@ func (p *Publisher) connect(stop chan struct{}) (*session, error) {
 	if err := c.Start2(); err != nil {
 		return nil, err
 	}
-	u := &base.URL{Scheme: "rtsp", Host: p.target.host, User: p.user}
-	if p.target.secure {
+	u := &base.URL{Scheme: "rtsp", Host: p.target.Host, User: p.user}
+	if p.target.Secure {
 		u.Scheme = "rtsps"
 	}
-	path, query, _ := cutQuery(p.target.path)
+	path, query, _ := cutQuery(p.target.Path)
 	u.Path, u.RawQuery = path, query
 	p.mu.Lock()
 	h := &format.H264{PayloadTyp: payloadType, PacketizationMode: 1,
@@ -553,6 +569,7 @@ func (p *Publisher) connect(stop chan struct{}) (*session, error) {
 	p.q.reset()
 	p.sess = s
 	p.mu.Unlock()
+	p.changed()
 	p.sessions.Add(1)
 	p.log.Info("push: publishing to the hub", "url", p.target.String(), "session", s.id)
 	go p.send(s)
@@ -585,7 +602,7 @@ func (p *Publisher) clearDialing(pc *pubConn) {
 // during setup closes it too.
 func (p *Publisher) dial(ctx context.Context, stop chan struct{}) (*pubConn, error) {
 	d := net.Dialer{Timeout: p.cfg.Timeout}
-	nc, err := d.DialContext(ctx, "tcp", p.target.host)
+	nc, err := d.DialContext(ctx, "tcp", p.target.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -652,10 +669,14 @@ func (p *Publisher) record(s *session, stop chan struct{}) {
 		s.why.CompareAndSwap(nil, &why)
 	}
 	p.mu.Lock()
-	if p.sess == s {
+	ended := p.sess == s
+	if ended {
 		p.sess = nil
 	}
 	p.mu.Unlock()
+	if ended {
+		p.changed()
+	}
 	s.conn.kill()
 	p.q.discard()
 	<-s.sent
@@ -683,7 +704,7 @@ func (p *Publisher) begin(s *session) error {
 	if p.cfg.Auditor == nil {
 		return nil
 	}
-	rec := agent.SessionStartAudit(agent.KindRecording, Source, p.target.name, agent.SessionRecord{
+	rec := agent.SessionStartAudit(agent.KindRecording, Source, p.target.Name, agent.SessionRecord{
 		Session: s.id, Role: RolePush, Purpose: "recording", Remote: p.target.String(), Start: s.start})
 	if err := p.cfg.Auditor.Record(rec); err != nil {
 		return errors.New(agent.UnauditedSession(err))
@@ -699,7 +720,7 @@ func (p *Publisher) audit(s *session) {
 		why = *w
 	}
 	end := p.clock.Now()
-	rec := agent.SessionAudit(agent.KindRecording, Source, p.target.name, why, agent.SessionRecord{
+	rec := agent.SessionAudit(agent.KindRecording, Source, p.target.Name, why, agent.SessionRecord{
 		Session: s.id, Role: RolePush, Purpose: "recording", Remote: p.target.String(),
 		Start: s.start, End: end, Frames: s.frames.Load(), Bytes: s.bytes.Load()})
 	p.log.Info("push: session ended", "session", s.id, "url", p.target.String(), "why", why,

@@ -227,3 +227,43 @@ func TestHubGone(t *testing.T) {
 		return p.failures.Load() > f
 	})
 }
+
+// TestOnChange: the publisher reports each change of Connected (a session
+// recording, then cut) through Config.OnChange, so the node's status can
+// be republished at once; Connected and Target say what it is.
+func TestOnChange(t *testing.T) {
+	h := newHub(t, hubOpts{})
+	changes := make(chan bool, 16)
+	var p *Publisher
+	p, err := New(Config{URL: h.url("rtsp"), Insecure: true, OnChange: func() { changes <- p.Connected() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.Target() != h.url("rtsp") || p.Connected() {
+		t.Fatalf("before frames: target %q connected %v", p.Target(), p.Connected())
+	}
+	next := 0
+	waitFor(t, "the publisher to report a session", func() bool {
+		feed(p, next, next+5, 3000)
+		next += 5
+		select {
+		case c := <-changes:
+			if !c {
+				t.Fatal("first change reported not connected")
+			}
+			return true
+		default:
+			return false
+		}
+	})
+	p.Cut()
+	select {
+	case c := <-changes:
+		if c {
+			t.Fatal("change after the cut reported connected")
+		}
+	default:
+		t.Fatal("Cut returned without reporting the change")
+	}
+}
