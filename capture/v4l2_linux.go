@@ -475,6 +475,12 @@ type dequeued struct {
 	sec, usec               int64
 }
 
+// dequeued is the buffer the last VIDIOC_DQBUF returned.
+func (s *v4l2Stream) dequeued() dequeued {
+	return dequeued{index: uint32(s.buf.index), used: uint32(s.buf.bytesused), flags: uint32(s.buf.flags),
+		seq: uint32(s.buf.sequence), sec: int64(s.buf.timestamp.tv_sec), usec: int64(s.buf.timestamp.tv_usec)}
+}
+
 // loop streams until ctx is done (nil) or the device fails (an error).
 // Every error it returns after a removal wraps ErrLost: see gone.
 func (s *v4l2Stream) loop(sink Sink) error {
@@ -559,8 +565,7 @@ func (s *v4l2Stream) stream(sink Sink) error {
 				}
 				continue
 			}
-			cur := dequeued{index: uint32(s.buf.index), used: uint32(s.buf.bytesused), flags: uint32(s.buf.flags),
-				seq: uint32(s.buf.sequence), sec: int64(s.buf.timestamp.tv_sec), usec: int64(s.buf.timestamp.tv_usec)}
+			cur := s.dequeued()
 			if have {
 				s.skipped++
 				if err := s.qbuf(newest.index); err != nil { // overwrites s.buf
@@ -591,8 +596,7 @@ func (s *v4l2Stream) drainAll(sink Sink) error {
 		if err != nil {
 			return err
 		}
-		d := dequeued{index: uint32(s.buf.index), used: uint32(s.buf.bytesused), flags: uint32(s.buf.flags),
-			seq: uint32(s.buf.sequence), sec: int64(s.buf.timestamp.tv_sec), usec: int64(s.buf.timestamp.tv_usec)}
+		d := s.dequeued()
 		if d.flags&C.V4L2_BUF_FLAG_ERROR != 0 {
 			s.errored++
 		} else {
