@@ -65,6 +65,8 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	})
 	hostAudio := fs.Bool("host-audio", false, "watch this machine's real sound devices instead of a simulated /dev "+
 		"(a sound card here then locks the camera, as it would on a node)")
+	keep := fs.Bool("keep", false, "keep the demo's directory (identity, state, audit trail) at quit and print where it is:\n"+
+		"the printed camctl audit export command then exports the whole trail, clean stop included")
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
 	}
@@ -80,7 +82,9 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	if !*keep {
+		defer os.RemoveAll(dir)
+	}
 	hub, err := newDemoHub(dir)
 	if err != nil {
 		return err
@@ -96,6 +100,10 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	cfg.Camera = config.Camera{Source: "synthetic", Width: w, Height: h, FPS: *fps, Formats: []string{"I420"}}
 	cfg.GPIO.Simulate = true
+	// A node signs a checkpoint every 100 records or 10 minutes; the demo
+	// does so sooner, so that a bundle exported after a few presses is
+	// signed (docs/audit.md, "Try it with the demo").
+	cfg.Audit.CheckpointEvery, cfg.Audit.CheckpointInterval = demoCheckpointEvery, config.Duration(demoCheckpointInterval)
 	if *lvAddr != "" {
 		if cfg.LiveView, err = hub.liveViewConfig(dir, *lvAddr); err != nil {
 			return err
@@ -181,7 +189,15 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	} else {
 		fmt.Fprintf(stdout, "  audio guard:     watching this machine's /dev/snd and /proc/asound (-host-audio)\n")
 	}
-	fmt.Fprintf(stdout, "  quit:            q + Enter or Ctrl-C\n\n")
+	fmt.Fprintf(stdout, "  audit trail:     signed every %d records or %s; export it as an evidence bundle and verify that:\n",
+		demoCheckpointEvery, demoCheckpointInterval)
+	exportCmd, verifyCmd := demoAuditCommands(camctlCmd, cfg)
+	fmt.Fprintf(stdout, "                   %s\n                   %s\n", exportCmd, verifyCmd)
+	if *keep {
+		fmt.Fprintf(stdout, "  quit:            q + Enter or Ctrl-C (-keep: %s stays, to export after quitting)\n\n", dir)
+	} else {
+		fmt.Fprintf(stdout, "  quit:            q + Enter or Ctrl-C (removes %s; -keep keeps it)\n\n", dir)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -194,7 +210,31 @@ func cmdDemo(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	// runNode has run the halt sequence: say what the hardware is now.
 	fmt.Fprintf(stdout, "camnode demo: stopped: %s\n",
 		haltedState(hw.led.(*gpiotest.LED), hw.shutter.(*gpiotest.Shutter), cfg.GPIO.ShutterConfirmTimeout.D()))
+	if *keep {
+		fmt.Fprintf(stdout, "camnode demo: kept %s; its audit trail now ends with the stop record and a final checkpoint:\n", dir)
+		fmt.Fprintf(stdout, "                   %s\n                   %s\n", exportCmd, verifyCmd)
+	}
 	return err
+}
+
+// The demo's checkpoint schedule (config audit.checkpoint_every and
+// checkpoint_interval; 10 s is the shortest interval the config takes).
+const (
+	demoCheckpointEvery    = 5
+	demoCheckpointInterval = 30 * time.Second
+	// demoBundle is the bundle the printed export command writes, in the
+	// current directory (never over an existing file).
+	demoBundle = "camnode-demo-audit.tar"
+)
+
+// demoAuditCommands are the complete camctl commands that export the
+// demo node's audit trail as an evidence bundle and verify it, as on a
+// node (docs/audit.md, "Export"): the identity and the installer key are
+// beside the state directory, as on a node's boot partition.
+func demoAuditCommands(camctl string, cfg config.Config) (export, verify string) {
+	export = fmt.Sprintf("%s audit export -state %s -identity %s -installer-keys %s -o %s", camctl,
+		shellQuote(cfg.Node.StateDir), shellQuote(cfg.Node.IdentityFile), shellQuote(cfg.Node.InstallerKeysFile), demoBundle)
+	return export, fmt.Sprintf("%s audit verify %s", camctl, demoBundle)
 }
 
 // haltedState describes the simulated outputs after the halt sequence:

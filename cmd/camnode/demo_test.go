@@ -9,6 +9,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -80,7 +82,10 @@ func (d *demo) quit() {
 	case <-time.After(30 * time.Second): // to fail, not to time anything
 		d.t.Fatal("demo did not quit on q")
 	}
-	if s := d.out.String(); !strings.HasSuffix(s, "camnode demo: stopped: LED off, shutter closed\n") {
+	// The last line, but for where -keep kept the demo's directory.
+	s := d.out.String()
+	_, after, ok := strings.Cut(s, "camnode demo: stopped: LED off, shutter closed\n")
+	if !ok || (after != "" && !strings.HasPrefix(after, "camnode demo: kept ")) {
 		d.t.Fatalf("no final \"LED off, shutter closed\" line after quitting:\n%s", s)
 	}
 }
@@ -109,6 +114,41 @@ func checkPrintedCommands(t *testing.T, s string) {
 	if got := strings.Join(ops["-socket"], " "); got != "on off status" {
 		t.Errorf("camnode privacy commands end in %q, want one line each for on, off, status:\n%s", got, s)
 	}
+	export, verify := demoAuditLines(t, s)
+	flags := map[string]string{}
+	for i := 3; i+1 < len(export); i += 2 {
+		flags[export[i]] = export[i+1]
+	}
+	for flag, file := range map[string]string{"-state": "audit.jsonl", "-identity": "", "-installer-keys": ""} {
+		if _, err := os.Stat(filepath.Join(flags[flag], file)); flags[flag] == "" || err != nil {
+			t.Errorf("the printed export command's %s %q: %v", flag, flags[flag], err)
+		}
+	}
+	if len(export) != 11 || flags["-o"] != demoBundle || len(verify) != 4 || verify[3] != demoBundle {
+		t.Errorf("the printed audit commands: %q and %q; want export ... -o %s and verify %[3]s", export, verify, demoBundle)
+	}
+}
+
+// demoAuditLines returns the fields of the last camctl audit export and
+// audit verify commands in the demo's output s (each complete, on a line
+// of its own).
+func demoAuditLines(t *testing.T, s string) (export, verify []string) {
+	t.Helper()
+	for line := range strings.Lines(s) {
+		f := strings.Fields(line)
+		if len(f) >= 3 && strings.HasSuffix(f[0], "camctl") && f[1] == "audit" {
+			switch f[2] {
+			case "export":
+				export = f
+			case "verify":
+				verify = f
+			}
+		}
+	}
+	if export == nil || verify == nil {
+		t.Fatalf("the demo prints no camctl audit export and verify commands:\n%s", s)
+	}
+	return export, verify
 }
 
 // TestDemoClinicalZone: in a clinical zone the demo prints no live-view URL
