@@ -126,8 +126,12 @@ func cmdAuditVerify(args []string, stdout, stderr io.Writer) error {
 	}
 	if verr != nil {
 		fmt.Fprintf(stdout, "NOT VERIFIED: %s: %v\n", b.auditName, verr)
-		if rep.Records > 0 {
-			fmt.Fprintf(stdout, "  records before it are consistent: seq %d to %d\n", rep.First, rep.Last)
+		// A record is confirmed only by the next one's prev (or a
+		// checkpoint): the last record read before the break is not.
+		if rep.Records > 1 {
+			fmt.Fprintf(stdout, "  confirmed by the chain: seq %d to %d; from seq %d on, nothing is\n", rep.First, rep.Last-1, rep.Last)
+		} else if rep.Records == 1 {
+			fmt.Fprintf(stdout, "  no record is confirmed by the chain (it breaks after seq %d)\n", rep.First)
 		}
 		return exitError{code: 1}
 	}

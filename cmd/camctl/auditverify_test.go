@@ -99,7 +99,8 @@ func TestAuditExportVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg, err = camctl(t.Context(), "audit", "verify", ranged)
-	if exitCode(err) != 1 || !strings.Contains(msg, "NOT VERIFIED") || !strings.Contains(msg, "(seq 28): prev does not match the hash of the record before it (seq 27") {
+	if exitCode(err) != 1 || !strings.Contains(msg, "NOT VERIFIED") || !strings.Contains(msg, "(seq 28): prev does not match the hash of the record before it (seq 27") ||
+		!strings.Contains(msg, "confirmed by the chain: seq 23 to 26; from seq 27 on, nothing is") {
 		t.Fatalf("tampered bundle: %v\n%s", err, msg)
 	}
 	// Trusting another installer key: the identity is refused.
