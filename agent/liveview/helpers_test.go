@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,6 +174,42 @@ type receiver struct {
 	ssrc    chan uint32
 	connect chan struct{}
 	closed  chan struct{}
+	// newest is the highest sequence number received (serial number
+	// arithmetic), plus 1<<16 once one was: retransmissions of older
+	// packets do not lower it.
+	newest atomic.Uint32
+}
+
+// newestSeq is the highest sequence number r has received.
+func (r *receiver) newestSeq(t testing.TB) uint16 {
+	t.Helper()
+	v := r.newest.Load()
+	if v == 0 {
+		t.Fatal("no packet received")
+	}
+	return uint16(v)
+}
+
+// generousNACKAge is the NACK responder's age limit in tests that NACK
+// packets after a cut: the packets must be ones the node would still
+// re-send but for the cut, however busy the machine.
+func generousNACKAge(c *Config) { c.NACKMaxAge = time.Minute }
+
+// resendable counts the packets of seqs that the node's NACK responder
+// (age limit maxAge, ring of nackBufferSize) would still re-send, but for
+// a cut, when NACKs sent now reach it: younger than maxAge/2 by their
+// arrival at the viewer (which bounds their age at the node; the half is
+// the margin for the NACKs' way), and not overwritten in the ring by the
+// newest packet the viewer got (a quarter of the ring is the margin for
+// packets sent and not yet read).
+func resendable(seqs []uint16, arrived map[uint16]time.Time, newest uint16, maxAge time.Duration) int {
+	n := 0
+	for _, q := range seqs {
+		if time.Since(arrived[q]) < maxAge/2 && int(newest-q) < nackBufferSize*3/4 {
+			n++
+		}
+	}
+	return n
 }
 
 func newReceiver(t testing.TB, interceptors bool) *receiver {
@@ -230,6 +267,9 @@ func buildReceiver(t testing.TB, interceptors bool, mux ice.UDPMux) *receiver {
 			p, _, err := tr.ReadRTP()
 			if err != nil {
 				return
+			}
+			if v := r.newest.Load(); v == 0 || int16(p.SequenceNumber-uint16(v)) > 0 {
+				r.newest.Store(1<<16 | uint32(p.SequenceNumber))
 			}
 			select {
 			case r.pkts <- p:

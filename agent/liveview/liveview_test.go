@@ -320,7 +320,7 @@ func TestUnauditedSessionRefused(t *testing.T) {
 // nothing.
 func TestCutStopsRetransmission(t *testing.T) {
 	k := newKeys(t)
-	s, n := newServer(t, k, nil)
+	s, n := newServer(t, k, nil, generousNACKAge)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var gate sync.RWMutex
@@ -340,17 +340,16 @@ func TestCutStopsRetransmission(t *testing.T) {
 		seen = append(seen, p.SequenceNumber)
 	}
 	// NACK fresh packets: the NACK responder re-sends nothing older than
-	// nackMaxAge, and the check after Cut must be about packets it would
-	// still re-send but for the Cut. With the backlog drained, the next
-	// packets are read as they arrive (loopback: as they are sent).
+	// its age limit (generous here) or overwritten in its ring, and the
+	// check after Cut must be about packets it would still re-send but for
+	// the Cut. With the backlog drained, the next packets are read as they
+	// arrive (loopback: as they are sent).
 	drain(r.pkts)
 	var old []uint16
-	var received time.Time // when old[0] arrived
+	arrived := map[uint16]time.Time{}
 	for len(old) < 10 {
 		p := waitFor(t, r.pkts, 10*time.Second, "packets")
-		if len(old) == 0 {
-			received = time.Now()
-		}
+		arrived[p.SequenceNumber] = time.Now()
 		old = append(old, p.SequenceNumber)
 	}
 
@@ -385,11 +384,11 @@ func TestCutStopsRetransmission(t *testing.T) {
 		}
 		break
 	}
-	if age := time.Since(received); age > nackMaxAge-200*time.Millisecond {
-		t.Fatalf("held NACKs sent %v after the oldest packet they name arrived: the age limit alone would refuse them, the check would show nothing", age)
-	} else {
-		t.Logf("held NACKs sent %v after the oldest packet they name arrived", age)
+	if got := resendable(old, arrived, r.newestSeq(t), s.cfg.NACKMaxAge); got != len(old) {
+		t.Fatalf("only %d of the %d NACKed packets are still re-sendable (age limit %v, ring %d): the check would show little",
+			got, len(old), s.cfg.NACKMaxAge, nackBufferSize)
 	}
+	t.Logf("held NACKs sent %v after the oldest packet they name arrived", time.Since(arrived[old[0]]))
 	tap.send(t, held)
 	if gotAny(r.pkts, 500*time.Millisecond) {
 		t.Fatal("a packet arrived after Cut")
