@@ -144,13 +144,21 @@ func newServer(t testing.TB, k keys, clock clockwork.Clock, mod ...func(*Config)
 	return s, n
 }
 
-// feedFrames feeds synthetic stamped frames to s's pipeline at real time.
-func feedFrames(ctx context.Context, t testing.TB, s *Server, w, h, fps int, gate *sync.RWMutex) {
-	cam, err := capture.NewSynthetic(capture.SyntheticConfig{Width: w, Height: h, Pixel: capture.I420, FPS: fps})
+// feedFrames feeds synthetic stamped w×h frames (30 fps) to s's pipeline
+// at real time until the test ends, and waits until the pipeline is live.
+// It returns the gate the frames pass (see gatedSink).
+func feedFrames(t testing.TB, s *Server, w, h int) *sync.RWMutex {
+	t.Helper()
+	cam, err := capture.NewSynthetic(capture.SyntheticConfig{Width: w, Height: h, Pixel: capture.I420, FPS: 30})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	gate := new(sync.RWMutex)
 	go func() { _ = cam.Stream(ctx, gatedSink{s: s, gate: gate}) }()
+	waitCond(t, 5*time.Second, "frames", func() bool { return s.pipe.Live() })
+	return gate
 }
 
 // gatedSink plays the agent's gate: frames take the read lock, Cut the

@@ -3,14 +3,12 @@
 package liveview
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -221,11 +219,7 @@ func openSession(t *testing.T, s *Server, tok string, interceptors bool) (*recei
 func TestSessionMediaDeleteReplay(t *testing.T) {
 	k := newKeys(t)
 	s, n := newServer(t, k, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var gate sync.RWMutex
-	feedFrames(ctx, t, s, 640, 480, 30, &gate)
-	waitCond(t, 5*time.Second, "frames", func() bool { return s.pipe.Live() })
+	feedFrames(t, s, 640, 480)
 	tok := k.mint(t, time.Now(), 5*time.Minute)
 	r, loc := openSession(t, s, tok, true)
 	// Media: complete access units, the first one a keyframe.
@@ -290,11 +284,7 @@ func TestSessionMediaDeleteReplay(t *testing.T) {
 func TestUnauditedSessionRefused(t *testing.T) {
 	k := newKeys(t)
 	s, n := newServer(t, k, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var gate sync.RWMutex
-	feedFrames(ctx, t, s, 320, 240, 30, &gate)
-	waitCond(t, 5*time.Second, "frames", func() bool { return s.pipe.Live() })
+	feedFrames(t, s, 320, 240)
 	n.failAudit(errors.New("disk full"))
 	r := newReceiver(t, false)
 	w := post(s.Handler(), k.mint(t, time.Now(), time.Minute), "application/sdp", r.offer(t))
@@ -321,11 +311,7 @@ func TestUnauditedSessionRefused(t *testing.T) {
 func TestCutStopsRetransmission(t *testing.T) {
 	k := newKeys(t)
 	s, n := newServer(t, k, nil, generousNACKAge)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var gate sync.RWMutex
-	feedFrames(ctx, t, s, 640, 480, 30, &gate)
-	waitCond(t, 5*time.Second, "frames", func() bool { return s.pipe.Live() })
+	gate := feedFrames(t, s, 640, 480)
 	r, tap := newTapReceiver(t)
 	w := post(s.Handler(), k.mint(t, time.Now(), 5*time.Minute), "application/sdp", r.offer(t))
 	if w.Code != http.StatusCreated {
@@ -407,11 +393,7 @@ func TestTokenExpiryEndsSession(t *testing.T) {
 	k := newKeys(t)
 	clock := clockwork.NewFakeClockAt(time.Now())
 	s, n := newServer(t, k, clock)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var gate sync.RWMutex
-	feedFrames(ctx, t, s, 320, 240, 30, &gate)
-	waitCond(t, 5*time.Second, "frames", func() bool { return s.pipe.Live() })
+	feedFrames(t, s, 320, 240)
 	r, _ := openSession(t, s, k.mint(t, clock.Now(), 2*time.Minute), true)
 	clock.Advance(2*time.Minute + time.Second)
 	waitCond(t, 5*time.Second, "session to end at expiry", func() bool { return s.Viewers() == 0 })
