@@ -15,6 +15,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/pion/rtp"
 
+	"github.com/camnode/camnode/agent/internal/waittest"
 	"github.com/camnode/camnode/agent/pipeline"
 )
 
@@ -460,18 +461,8 @@ func FuzzOffer(f *testing.F) {
 	})
 }
 
-func waitCond(t testing.TB, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		<-tick.C
-	}
-}
+// waitCond polls ok until it holds, failing the test after d.
+var waitCond = waittest.Until
 
 func gotSeq(ch <-chan *rtp.Packet, seq uint16, d time.Duration) bool {
 	deadline := time.After(d)
