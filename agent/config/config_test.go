@@ -23,6 +23,10 @@ shutter_feedback = "GPIO22"
 button = "gpiochip0:23"
 `
 
+// syntheticNode is the smallest valid config: synthetic camera, simulated
+// GPIO. Section tests append their section to it.
+const syntheticNode = "[camera]\nsource = \"synthetic\"\nformats = [\"I420\"]\n[gpio]\nsimulate = true\n"
+
 // configCases feeds TestParse and the seeds of FuzzParse.
 var configCases = []struct {
 	name    string
@@ -30,7 +34,7 @@ var configCases = []struct {
 	wantErr []string // substrings; empty means valid
 }{
 	{"defaults plus pins", validGPIO, nil},
-	{"synthetic camera, simulated gpio", "[camera]\nsource = \"synthetic\"\nformats = [\"I420\"]\n[gpio]\nsimulate = true\n", nil},
+	{"synthetic camera, simulated gpio", syntheticNode, nil},
 	{"durations", validGPIO + "shutter_confirm_timeout = \"750ms\"\n[capture]\nstop_timeout = \"1s\"\nretry_min = \"100ms\"\nretry_max = \"10s\"\n", nil},
 	{"unknown key", validGPIO + "ledd = \"GPIO5\"\n", []string{"unknown key(s): gpio.ledd"}},
 	{"unknown section", validGPIO + "[zone]\nclass = \"reception\"\n", []string{"unknown key(s): zone"}},
@@ -52,29 +56,35 @@ var configCases = []struct {
 
 func TestParse(t *testing.T) {
 	for _, tc := range configCases {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse([]byte(tc.text))
-			if len(tc.wantErr) == 0 {
-				if err != nil {
-					t.Fatalf("Parse = %v, want no error", err)
-				}
-				if err := c.Validate(); err != nil {
-					t.Fatalf("Validate of a parsed config = %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("Parse accepted invalid config, want errors %q", tc.wantErr)
-			}
-			for _, w := range tc.wantErr {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Parse error %q does not mention %q", err, w)
-				}
-			}
-			if c.Node.StateDir != "" {
-				t.Errorf("Parse returned a config along with an error")
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkParse(t, tc.text, tc.wantErr) })
+	}
+}
+
+// checkParse parses text: with no wantErr it must be valid (and pass
+// Validate); otherwise the error must mention each of wantErr, and no
+// config comes with it.
+func checkParse(t *testing.T, text string, wantErr []string) {
+	t.Helper()
+	c, err := Parse([]byte(text))
+	if len(wantErr) == 0 {
+		if err != nil {
+			t.Fatalf("Parse = %v, want no error", err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Validate of a parsed config = %v", err)
+		}
+		return
+	}
+	if err == nil {
+		t.Fatalf("Parse accepted invalid config, want errors %q", wantErr)
+	}
+	for _, w := range wantErr {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("Parse error %q does not mention %q", err, w)
+		}
+	}
+	if c.Node.StateDir != "" {
+		t.Errorf("Parse returned a config along with an error")
 	}
 }
 

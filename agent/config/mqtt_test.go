@@ -8,12 +8,6 @@ import (
 )
 
 func TestMQTTSection(t *testing.T) {
-	const base = `[camera]
-source = "synthetic"
-formats = ["I420"]
-[gpio]
-simulate = true
-`
 	for _, tc := range []struct {
 		name, mqtt, wantErr string
 	}{
@@ -32,7 +26,7 @@ simulate = true
 		{"unknown key", "[mqtt]\nbroker = \"tcp://h:1\"\n", "mqtt.broker"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse([]byte(base + tc.mqtt))
+			c, err := Parse([]byte(syntheticNode + tc.mqtt))
 			if tc.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)

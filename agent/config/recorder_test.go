@@ -96,28 +96,7 @@ push_insecure_plain = true
 		{"server keys without listen", push + "cert_file = \"/etc/camnode/recorder.crt\"\n", []string{"recorder.cert_file: is for the RTSPS server"}},
 		{"push with recorders but no listen", push + "[[recorder.recorders]]\nname = \"a\"\ndigest_ha1 = \"0123456789abcdef0123456789abcdef\"\n", []string{"recorder.listen: required", "push alone"}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := Parse([]byte(`[camera]
-source = "synthetic"
-formats = ["I420"]
-[gpio]
-simulate = true
-` + tc.text))
-			if len(tc.want) == 0 {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not name %q", err, w)
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkParse(t, syntheticNode+tc.text, tc.want) })
 	}
 }
 

@@ -6,7 +6,6 @@ package liveview
 
 import (
 	"bufio"
-	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -120,11 +118,7 @@ func TestExposure(t *testing.T) {
 		t.Fatalf("media on ports %v, want one", mediaPorts)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var gate sync.RWMutex
-	feedFrames(ctx, t, s, 320, 240, 30, &gate)
-	waitCond(t, 5*time.Second, "frames", func() bool { return s.pipe.Live() })
+	gate := feedFrames(t, s, 320, 240)
 
 	// The viewers' side: each on its own loopback port (two viewers behind
 	// one ip:port would be one peer to the node's mux, too), known here.

@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,13 +144,21 @@ func newServer(t testing.TB, k keys, clock clockwork.Clock, mod ...func(*Config)
 	return s, n
 }
 
-// feedFrames feeds synthetic stamped frames to s's pipeline at real time.
-func feedFrames(ctx context.Context, t testing.TB, s *Server, w, h, fps int, gate *sync.RWMutex) {
-	cam, err := capture.NewSynthetic(capture.SyntheticConfig{Width: w, Height: h, Pixel: capture.I420, FPS: fps})
+// feedFrames feeds synthetic stamped w×h frames (30 fps) to s's pipeline
+// at real time until the test ends, and waits until the pipeline is live.
+// It returns the gate the frames pass (see gatedSink).
+func feedFrames(t testing.TB, s *Server, w, h int) *sync.RWMutex {
+	t.Helper()
+	cam, err := capture.NewSynthetic(capture.SyntheticConfig{Width: w, Height: h, Pixel: capture.I420, FPS: 30})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	gate := new(sync.RWMutex)
 	go func() { _ = cam.Stream(ctx, gatedSink{s: s, gate: gate}) }()
+	waitCond(t, 5*time.Second, "frames", func() bool { return s.pipe.Live() })
+	return gate
 }
 
 // gatedSink plays the agent's gate: frames take the read lock, Cut the
@@ -173,6 +182,42 @@ type receiver struct {
 	ssrc    chan uint32
 	connect chan struct{}
 	closed  chan struct{}
+	// newest is the highest sequence number received (serial number
+	// arithmetic), plus 1<<16 once one was: retransmissions of older
+	// packets do not lower it.
+	newest atomic.Uint32
+}
+
+// newestSeq is the highest sequence number r has received.
+func (r *receiver) newestSeq(t testing.TB) uint16 {
+	t.Helper()
+	v := r.newest.Load()
+	if v == 0 {
+		t.Fatal("no packet received")
+	}
+	return uint16(v)
+}
+
+// generousNACKAge is the NACK responder's age limit in tests that NACK
+// packets after a cut: the packets must be ones the node would still
+// re-send but for the cut, however busy the machine.
+func generousNACKAge(c *Config) { c.NACKMaxAge = time.Minute }
+
+// resendable counts the packets of seqs that the node's NACK responder
+// (age limit maxAge, ring of nackBufferSize) would still re-send, but for
+// a cut, when NACKs sent now reach it: younger than maxAge/2 by their
+// arrival at the viewer (which bounds their age at the node; the half is
+// the margin for the NACKs' way), and not overwritten in the ring by the
+// newest packet the viewer got (a quarter of the ring is the margin for
+// packets sent and not yet read).
+func resendable(seqs []uint16, arrived map[uint16]time.Time, newest uint16, maxAge time.Duration) int {
+	n := 0
+	for _, q := range seqs {
+		if time.Since(arrived[q]) < maxAge/2 && int(newest-q) < nackBufferSize*3/4 {
+			n++
+		}
+	}
+	return n
 }
 
 func newReceiver(t testing.TB, interceptors bool) *receiver {
@@ -230,6 +275,9 @@ func buildReceiver(t testing.TB, interceptors bool, mux ice.UDPMux) *receiver {
 			p, _, err := tr.ReadRTP()
 			if err != nil {
 				return
+			}
+			if v := r.newest.Load(); v == 0 || int16(p.SequenceNumber-uint16(v)) > 0 {
+				r.newest.Store(1<<16 | uint32(p.SequenceNumber))
 			}
 			select {
 			case r.pkts <- p:

@@ -3,13 +3,11 @@
 package liveview
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,11 +62,7 @@ func endedRecords(n *fakeNode) []string {
 func TestVanishedViewersFreeSlots(t *testing.T) {
 	k := newKeys(t)
 	s, n := newServer(t, k, nil, func(c *Config) { c.MaxViewers = 4 })
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var gate sync.RWMutex
-	feedFrames(ctx, t, s, 320, 240, 30, &gate)
-	waitCond(t, 5*time.Second, "frames", func() bool { return s.pipe.Live() })
+	feedFrames(t, s, 320, 240)
 	var taps []*tapConn
 	for range 4 {
 		r, tap := newTapReceiver(t)

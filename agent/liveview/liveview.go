@@ -36,6 +36,10 @@ const (
 	MaxOfferSize = 32 << 10
 	// DefaultMTU is the largest RTP payload sent.
 	DefaultMTU = 1200
+	// DefaultNACKMaxAge is Config.NACKMaxAge's default: packets older than
+	// this are not re-sent (a late retransmission is useless to a live
+	// viewer, and it bounds what can be sent again).
+	DefaultNACKMaxAge = time.Second
 	// nackBufferSize is the per-sender retransmission ring (packets of at
 	// most MTU bytes, see nack.go). Cut discards it by closing the peer
 	// connection.
@@ -115,6 +119,11 @@ type Config struct {
 	// MasksHeader of the WHEP answer), so the page can outline them for
 	// aligning. Other viewers learn nothing about them.
 	Masks []firmware.Mask
+	// NACKMaxAge: the NACK responder re-sends no packet older than this
+	// (nack.go); default DefaultNACKMaxAge, at most a minute. Tests that
+	// must NACK packets the node would still re-send but for a cut set it
+	// generously, so that a busy machine cannot age the packets out.
+	NACKMaxAge time.Duration
 }
 
 // InstallerRole is the token role that is shown where the privacy masks
@@ -147,6 +156,9 @@ func (c *Config) defaults() error {
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
 	}
+	if c.NACKMaxAge == 0 {
+		c.NACKMaxAge = DefaultNACKMaxAge
+	}
 	var errs []error
 	if c.MaxViewers < 1 || c.MaxViewers > 64 {
 		errs = append(errs, fmt.Errorf("MaxViewers %d: want 1..64", c.MaxViewers))
@@ -156,6 +168,9 @@ func (c *Config) defaults() error {
 	}
 	if c.MTU < 200 || c.MTU > 1400 {
 		errs = append(errs, fmt.Errorf("MTU %d: want 200..1400", c.MTU))
+	}
+	if c.NACKMaxAge < 0 || c.NACKMaxAge > time.Minute {
+		errs = append(errs, fmt.Errorf("NACKMaxAge %v: want 0 (default) up to 1m", c.NACKMaxAge))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("liveview: %w", errors.Join(errs...))
@@ -339,7 +354,7 @@ func newInterceptors(cfg Config) (*interceptor.Registry, error) {
 	// Our own NACK responder (nack.go), not pion's: it allocates nothing
 	// per packet. First in the chain, as pion's was: it writes re-sent
 	// packets straight to SRTP, below the sender reports.
-	ir.Add(newNACKResponder(nackBufferSize, cfg.MTU))
+	ir.Add(newNACKResponder(nackBufferSize, cfg.MTU, cfg.NACKMaxAge))
 	sr, err := report.NewSenderInterceptor()
 	if err != nil {
 		return nil, fmt.Errorf("liveview: %w", err)

@@ -3,20 +3,19 @@
 package liveview
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jonboulle/clockwork"
 	"github.com/pion/rtp"
 
+	"github.com/camnode/camnode/agent/internal/waittest"
 	"github.com/camnode/camnode/agent/pipeline"
 )
 
@@ -221,11 +220,7 @@ func openSession(t *testing.T, s *Server, tok string, interceptors bool) (*recei
 func TestSessionMediaDeleteReplay(t *testing.T) {
 	k := newKeys(t)
 	s, n := newServer(t, k, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var gate sync.RWMutex
-	feedFrames(ctx, t, s, 640, 480, 30, &gate)
-	waitCond(t, 5*time.Second, "frames", func() bool { return s.pipe.Live() })
+	feedFrames(t, s, 640, 480)
 	tok := k.mint(t, time.Now(), 5*time.Minute)
 	r, loc := openSession(t, s, tok, true)
 	// Media: complete access units, the first one a keyframe.
@@ -290,11 +285,7 @@ func TestSessionMediaDeleteReplay(t *testing.T) {
 func TestUnauditedSessionRefused(t *testing.T) {
 	k := newKeys(t)
 	s, n := newServer(t, k, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var gate sync.RWMutex
-	feedFrames(ctx, t, s, 320, 240, 30, &gate)
-	waitCond(t, 5*time.Second, "frames", func() bool { return s.pipe.Live() })
+	feedFrames(t, s, 320, 240)
 	n.failAudit(errors.New("disk full"))
 	r := newReceiver(t, false)
 	w := post(s.Handler(), k.mint(t, time.Now(), time.Minute), "application/sdp", r.offer(t))
@@ -320,12 +311,8 @@ func TestUnauditedSessionRefused(t *testing.T) {
 // nothing.
 func TestCutStopsRetransmission(t *testing.T) {
 	k := newKeys(t)
-	s, n := newServer(t, k, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var gate sync.RWMutex
-	feedFrames(ctx, t, s, 640, 480, 30, &gate)
-	waitCond(t, 5*time.Second, "frames", func() bool { return s.pipe.Live() })
+	s, n := newServer(t, k, nil, generousNACKAge)
+	gate := feedFrames(t, s, 640, 480)
 	r, tap := newTapReceiver(t)
 	w := post(s.Handler(), k.mint(t, time.Now(), 5*time.Minute), "application/sdp", r.offer(t))
 	if w.Code != http.StatusCreated {
@@ -340,17 +327,16 @@ func TestCutStopsRetransmission(t *testing.T) {
 		seen = append(seen, p.SequenceNumber)
 	}
 	// NACK fresh packets: the NACK responder re-sends nothing older than
-	// nackMaxAge, and the check after Cut must be about packets it would
-	// still re-send but for the Cut. With the backlog drained, the next
-	// packets are read as they arrive (loopback: as they are sent).
+	// its age limit (generous here) or overwritten in its ring, and the
+	// check after Cut must be about packets it would still re-send but for
+	// the Cut. With the backlog drained, the next packets are read as they
+	// arrive (loopback: as they are sent).
 	drain(r.pkts)
 	var old []uint16
-	var received time.Time // when old[0] arrived
+	arrived := map[uint16]time.Time{}
 	for len(old) < 10 {
 		p := waitFor(t, r.pkts, 10*time.Second, "packets")
-		if len(old) == 0 {
-			received = time.Now()
-		}
+		arrived[p.SequenceNumber] = time.Now()
 		old = append(old, p.SequenceNumber)
 	}
 
@@ -385,11 +371,11 @@ func TestCutStopsRetransmission(t *testing.T) {
 		}
 		break
 	}
-	if age := time.Since(received); age > nackMaxAge-200*time.Millisecond {
-		t.Fatalf("held NACKs sent %v after the oldest packet they name arrived: the age limit alone would refuse them, the check would show nothing", age)
-	} else {
-		t.Logf("held NACKs sent %v after the oldest packet they name arrived", age)
+	if got := resendable(old, arrived, r.newestSeq(t), s.cfg.NACKMaxAge); got != len(old) {
+		t.Fatalf("only %d of the %d NACKed packets are still re-sendable (age limit %v, ring %d): the check would show little",
+			got, len(old), s.cfg.NACKMaxAge, nackBufferSize)
 	}
+	t.Logf("held NACKs sent %v after the oldest packet they name arrived", time.Since(arrived[old[0]]))
 	tap.send(t, held)
 	if gotAny(r.pkts, 500*time.Millisecond) {
 		t.Fatal("a packet arrived after Cut")
@@ -408,11 +394,7 @@ func TestTokenExpiryEndsSession(t *testing.T) {
 	k := newKeys(t)
 	clock := clockwork.NewFakeClockAt(time.Now())
 	s, n := newServer(t, k, clock)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var gate sync.RWMutex
-	feedFrames(ctx, t, s, 320, 240, 30, &gate)
-	waitCond(t, 5*time.Second, "frames", func() bool { return s.pipe.Live() })
+	feedFrames(t, s, 320, 240)
 	r, _ := openSession(t, s, k.mint(t, clock.Now(), 2*time.Minute), true)
 	clock.Advance(2*time.Minute + time.Second)
 	waitCond(t, 5*time.Second, "session to end at expiry", func() bool { return s.Viewers() == 0 })
@@ -479,18 +461,8 @@ func FuzzOffer(f *testing.F) {
 	})
 }
 
-func waitCond(t testing.TB, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		<-tick.C
-	}
-}
+// waitCond polls ok until it holds, failing the test after d.
+var waitCond = waittest.Until
 
 func gotSeq(ch <-chan *rtp.Packet, seq uint16, d time.Duration) bool {
 	deadline := time.After(d)

@@ -19,16 +19,13 @@ import (
 // the first packet) and nothing per packet or per NACK.
 //
 // What can be re-sent is bounded: only packets of this stream's SSRC, at
-// most nackMaxAge old, still in the ring (same sequence number, not
+// most Config.NACKMaxAge old, still in the ring (same sequence number, not
 // overwritten), each at most nackMaxResends times and not twice within
 // nackResendGap. Unbinding the stream or closing the interceptor (which
 // pion does when the peer connection closes, e.g. on Cut) drops the ring
 // and waits for a re-send in progress: after that nothing can be re-sent.
 
 const (
-	// nackMaxAge: older packets are not re-sent (a late retransmission is
-	// useless to a live viewer, and it bounds what can be sent again).
-	nackMaxAge = time.Second
 	// nackMaxResends bounds how often one packet is re-sent, so that a
 	// viewer cannot make the node send more than (1+nackMaxResends) times
 	// the media it sends anyway.
@@ -50,12 +47,13 @@ type nackResponderFactory struct {
 }
 
 // newNACKResponder returns the factory of NACK responders with a ring of
-// slots packets (a power of two) of at most mtu payload bytes each.
-func newNACKResponder(slots, mtu int) *nackResponderFactory {
+// slots packets (a power of two) of at most mtu payload bytes each, that
+// re-send no packet older than maxAge.
+func newNACKResponder(slots, mtu int, maxAge time.Duration) *nackResponderFactory {
 	if slots <= 0 || slots&(slots-1) != 0 || slots > 1<<15 {
 		panic("liveview: NACK ring size must be a power of two up to 32768")
 	}
-	return &nackResponderFactory{slots: slots, slotSize: mtu + rtpHeaderRoom, maxAge: nackMaxAge, now: time.Now}
+	return &nackResponderFactory{slots: slots, slotSize: mtu + rtpHeaderRoom, maxAge: maxAge, now: time.Now}
 }
 
 func (f *nackResponderFactory) NewInterceptor(string) (interceptor.Interceptor, error) {

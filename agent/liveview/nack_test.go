@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -233,7 +234,7 @@ type nackRig struct {
 
 func newNACKRig(t testing.TB, slots int) *nackRig {
 	t.Helper()
-	f := newNACKResponder(slots, DefaultMTU)
+	f := newNACKResponder(slots, DefaultMTU, DefaultNACKMaxAge)
 	clock := &fakeNow{t: time.Unix(1000, 0)}
 	f.now = clock.now
 	i, err := f.NewInterceptor("")
@@ -330,9 +331,9 @@ func TestNACKRingWraparound(t *testing.T) {
 func TestNACKAgeAndResendLimits(t *testing.T) {
 	g := newNACKRig(t, 64)
 	g.send(t, 1, 1)
-	g.clock.add(nackMaxAge / 2)
+	g.clock.add(DefaultNACKMaxAge / 2)
 	g.send(t, 2, 1)
-	g.clock.add(nackMaxAge / 2)
+	g.clock.add(DefaultNACKMaxAge / 2)
 	if got := g.nack(t, testSSRC, 1, 2); !slices.Equal(got, []uint16{1, 2}) {
 		t.Fatalf("at the age limit: re-sent %v", got)
 	}
@@ -393,7 +394,7 @@ func TestNACKUnbindAndClose(t *testing.T) {
 }
 
 func TestNACKNotNegotiated(t *testing.T) {
-	f := newNACKResponder(16, DefaultMTU)
+	f := newNACKResponder(16, DefaultMTU, DefaultNACKMaxAge)
 	i, _ := f.NewInterceptor("")
 	below := &sink{}
 	for _, fb := range [][]interceptor.RTCPFeedback{nil, {{Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}} {
@@ -449,7 +450,7 @@ func TestNACKRTCPReader(t *testing.T) {
 // TestNACKConcurrent: the sender writes while NACKs are answered on
 // another goroutine and the stream is unbound at the end (run with -race).
 func TestNACKConcurrent(t *testing.T) {
-	f := newNACKResponder(64, DefaultMTU)
+	f := newNACKResponder(64, DefaultMTU, DefaultNACKMaxAge)
 	i, _ := f.NewInterceptor("")
 	r := i.(*nackResponder)
 	below := &sink{}
@@ -511,7 +512,7 @@ func TestNACKAllocs(t *testing.T) {
 	g.below.keep = false
 	g.send(t, 0, 1) // allocates the ring
 	seq := uint16(1)
-	payload := make([]byte, DefaultMTU)
+	payload := make([]byte, DefaultMTU, DefaultNACKMaxAge)
 	a := testing.AllocsPerRun(1000, func() {
 		g.hdr.SequenceNumber = seq
 		seq++
@@ -545,5 +546,26 @@ func TestNACKAllocs(t *testing.T) {
 	}
 	if a != 0 {
 		t.Errorf("handling a NACK for 3 packets: %v allocations, want 0", a)
+	}
+}
+
+// Config.NACKMaxAge: 0 is the production default, a negative or longer
+// than a minute limit is refused with a clear error.
+func TestNACKMaxAgeConfig(t *testing.T) {
+	for _, tc := range []struct {
+		in, want time.Duration
+		err      bool
+	}{{0, DefaultNACKMaxAge, false}, {time.Minute, time.Minute, false}, {-time.Second, 0, true}, {time.Minute + 1, 0, true}} {
+		c := Config{NACKMaxAge: tc.in}
+		err := c.defaults()
+		if tc.err {
+			if err == nil || !strings.Contains(err.Error(), "NACKMaxAge") {
+				t.Errorf("NACKMaxAge %v: %v, want an error naming it", tc.in, err)
+			}
+			continue
+		}
+		if err != nil || c.NACKMaxAge != tc.want {
+			t.Errorf("NACKMaxAge %v: %v, %v; want %v", tc.in, c.NACKMaxAge, err, tc.want)
+		}
 	}
 }

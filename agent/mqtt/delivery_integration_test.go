@@ -14,21 +14,13 @@ import (
 	"time"
 
 	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/agent/internal/waittest"
 	"github.com/camnode/camnode/agent/mqtt/mqtttest"
 )
 
-// waitFor polls cond (every 20 ms) until it holds, or fails the test after
-// d: a deadline to fail instead of hanging, not a timing assertion.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor polls cond until it holds, or fails the test after d: a
+// deadline to fail instead of hanging, not a timing assertion.
+var waitFor = waittest.Until
 
 func linkState(ta *testAgent) string {
 	if l := ta.Status().Link; l != nil {

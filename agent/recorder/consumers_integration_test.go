@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/camnode/camnode/agent/internal/waittest"
 	"github.com/camnode/camnode/agent/mqtt/mqtttest"
 	"github.com/camnode/camnode/capture"
 	"github.com/camnode/camnode/firmware"
@@ -333,13 +334,7 @@ func TestPrivacyGapAndReconnect(t *testing.T) {
 // waitUntil polls ok until it holds, failing after a generous deadline.
 func waitUntil(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after 2 min", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waittest.Until(t, 2*time.Minute, what, ok)
 }
 
 // TestGStreamerSecondClient: GStreamer's rtspsrc (Digest, TCP) pulls the

@@ -11,27 +11,9 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
+	"github.com/camnode/camnode/agent/internal/sockqtest"
 	"github.com/pion/rtp"
-	"golang.org/x/sys/unix"
 )
-
-// sockIoctl reads an int ioctl (SIOCINQ, SIOCOUTQ) of a TCP socket.
-func sockIoctl(t *testing.T, c *net.TCPConn, req uint) int {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v int
-	var ierr error
-	if err := rc.Control(func(fd uintptr) { v, ierr = unix.IoctlGetInt(int(fd), req) }); err != nil {
-		t.Fatal(err)
-	}
-	if ierr != nil {
-		t.Fatal(ierr)
-	}
-	return v
-}
 
 // dropped is the packets gortsplib could not queue for the one session.
 func (ts *testServer) dropped() uint64 {
@@ -103,27 +85,27 @@ func TestCutStalledReader(t *testing.T) {
 			// write queue (256 packets) is full as well: it drops packets.
 			srv := ts.serverConn(t)
 			deadline := time.Now().Add(60 * time.Second)
-			for sockIoctl(t, srv, unix.SIOCOUTQ) < 64<<10 {
+			for sockqtest.Unsent(t, srv) < 64<<10 {
 				if time.Now().After(deadline) {
-					t.Fatalf("server send buffer never filled (outq %d)", sockIoctl(t, srv, unix.SIOCOUTQ))
+					t.Fatalf("server send buffer never filled (outq %d)", sockqtest.Unsent(t, srv))
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
 			for ts.dropped() == 0 { // the send buffer is full, and so is gortsplib's queue
 				if time.Now().After(deadline) {
-					t.Fatalf("gortsplib's write queue never filled (outq %d)", sockIoctl(t, srv, unix.SIOCOUTQ))
+					t.Fatalf("gortsplib's write queue never filled (outq %d)", sockqtest.Unsent(t, srv))
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
 			last := f.Stop() // as the pipeline's epoch does: no WriteAU after the cut
 			stopped = true
-			outq := sockIoctl(t, srv, unix.SIOCOUTQ)
+			outq := sockqtest.Unsent(t, srv)
 
 			ts.node.private.Store(true)
 			ts.s.Cut() // returns before the privacy request is acknowledged
 			// The acknowledgement: what the reader holds in its receive
 			// buffer now arrived before it.
-			before := c.raw.n.Load() + int64(sockIoctl(t, c.raw.TCPConn, unix.SIOCINQ))
+			before := c.raw.n.Load() + int64(sockqtest.Unread(t, c.raw.TCPConn))
 
 			var after, leaked []uint32
 			_ = c.conn.SetReadDeadline(time.Now().Add(60 * time.Second))

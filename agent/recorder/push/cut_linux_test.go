@@ -3,47 +3,12 @@
 package push
 
 import (
-	"net"
 	"slices"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/camnode/camnode/agent/internal/sockqtest"
 )
-
-// sockInt runs an ioctl that returns an int on c's socket.
-func sockInt(t *testing.T, c *net.TCPConn, req uint) int {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var v int
-	var ierr error
-	if err := rc.Control(func(fd uintptr) { v, ierr = unix.IoctlGetInt(int(fd), req) }); err != nil {
-		return -1 // closed
-	}
-	if ierr != nil {
-		t.Fatal(ierr)
-	}
-	return v
-}
-
-// tcpState is the kernel's TCP state of c's socket (unix.BPF_TCP_*).
-func tcpState(t *testing.T, c *net.TCPConn) uint8 {
-	t.Helper()
-	rc, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st uint8
-	_ = rc.Control(func(fd uintptr) {
-		if ti, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-			st = ti.State
-		}
-	})
-	return st
-}
 
 func (p *Publisher) current() *session {
 	p.mu.Lock()
@@ -82,10 +47,10 @@ func TestCutDiscardsUnsent(t *testing.T) {
 		if s == nil {
 			t.Fatal("session ended while filling")
 		}
-		return sockInt(t, s.conn.raw, unix.SIOCOUTQ) > 64<<10 && p.q.queued() > 0
+		return sockqtest.Unsent(t, s.conn.raw) > 64<<10 && p.q.queued() > 0
 	})
 	s := p.current()
-	unsent := sockInt(t, s.conn.raw, unix.SIOCOUTQ)
+	unsent := sockqtest.Unsent(t, s.conn.raw)
 
 	p.Cut()
 
@@ -94,13 +59,10 @@ func TestCutDiscardsUnsent(t *testing.T) {
 	// take), so this wait only ends by its deadline then, and the count
 	// below fails.
 	deadline := time.Now().Add(5 * time.Second)
-	for tcpState(t, srv.tcp) == unix.BPF_TCP_ESTABLISHED && time.Now().Before(deadline) {
+	for sockqtest.Established(t, srv.tcp) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	inq := sockInt(t, srv.tcp, unix.SIOCINQ)
-	if inq < 0 {
-		inq = 0
-	}
+	inq := sockqtest.Unread(t, srv.tcp)
 	bound := srv.read.Load() + int64(inq)
 
 	h.setStall(false)
@@ -162,7 +124,7 @@ func TestCutWhileConnecting(t *testing.T) {
 			return false
 		}
 	})
-	waitFor(t, "the reset at the hub", func() bool { return tcpState(t, srv.tcp) != unix.BPF_TCP_ESTABLISHED })
+	waitFor(t, "the reset at the hub", func() bool { return !sockqtest.Established(t, srv.tcp) })
 	p.mu.Lock()
 	running, sess := p.running, p.sess
 	p.mu.Unlock()

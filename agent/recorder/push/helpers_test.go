@@ -25,6 +25,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/agent/internal/waittest"
 	"github.com/camnode/camnode/agent/mqtt/mqtttest"
 	"github.com/camnode/camnode/agent/pipeline"
 )
@@ -409,13 +410,7 @@ func (l *logSink) find(sub string) (string, bool) {
 // failure.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waittest.Until(t, 30*time.Second, what, cond)
 }
 
 // feed writes access units seq from..to-1 (an IDR every 10) to p.
