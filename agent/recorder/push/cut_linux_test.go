@@ -82,7 +82,7 @@ func TestCutDiscardsUnsent(t *testing.T) {
 		if s == nil {
 			t.Fatal("session ended while filling")
 		}
-		return sockInt(t, s.conn.raw, unix.SIOCOUTQ) > 64<<10 && p.q.queued() > 0
+		return sockInt(t, s.conn.raw, unix.SIOCOUTQ) > 64<<10 && p.q.Queued() > 0
 	})
 	s := p.current()
 	unsent := sockInt(t, s.conn.raw, unix.SIOCOUTQ)

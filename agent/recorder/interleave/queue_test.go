@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package push
+package interleave
 
 import (
 	"bytes"
@@ -14,14 +14,14 @@ import (
 // the arena); discard empties it and refuses until reset.
 func TestSendQueue(t *testing.T) {
 	const arena, ents = 1000, 8
-	q := newSendQueue(arena, ents)
+	q := NewQueue(arena, ents)
 	rnd := rand.New(rand.NewPCG(1, 2))
 	var model [][]byte
 	queued := 0
 	for i := range 20000 {
 		if rnd.IntN(2) == 0 {
 			b := bytes.Repeat([]byte{byte(i)}, 1+rnd.IntN(400))
-			if q.put(b) {
+			if q.Put(b) {
 				model = append(model, b)
 				queued += len(b)
 			} else if len(model) == 0 {
@@ -34,29 +34,29 @@ func TestSendQueue(t *testing.T) {
 		if len(model) == 0 {
 			continue
 		}
-		got, ok := q.next()
+		got, ok := q.Next()
 		if !ok || !bytes.Equal(got, model[0]) {
 			t.Fatalf("step %d: got %d bytes (ok %v), want %d bytes of %d", i, len(got), ok, len(model[0]), model[0][0])
 		}
-		q.pop()
+		q.Pop()
 		queued -= len(model[0])
 		model = model[1:]
-		if q.queued() != len(model) {
-			t.Fatalf("step %d: %d queued, model %d", i, q.queued(), len(model))
+		if q.Queued() != len(model) {
+			t.Fatalf("step %d: %d queued, model %d", i, q.Queued(), len(model))
 		}
 	}
-	if q.put(make([]byte, arena+1)) {
+	if q.Put(make([]byte, arena+1)) {
 		t.Fatal("a unit larger than the arena was queued")
 	}
-	q.discard()
-	if q.queued() != 0 || q.put([]byte{1}) {
+	q.Discard()
+	if q.Queued() != 0 || q.Put([]byte{1}) {
 		t.Fatal("discarded queue not empty or still taking units")
 	}
-	if _, ok := q.next(); ok {
+	if _, ok := q.Next(); ok {
 		t.Fatal("next on a dead queue")
 	}
-	q.reset()
-	if !q.put([]byte{1}) {
+	q.Reset()
+	if !q.Put([]byte{1}) {
 		t.Fatal("reset queue refuses")
 	}
 }
