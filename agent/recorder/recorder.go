@@ -49,9 +49,10 @@ const (
 	// DefaultWriteTimeout bounds one blocked write to a recorder.
 	DefaultWriteTimeout = 10 * time.Second
 	// Each playing session's send queue (interleave.Queue), allocated
-	// when it starts: about 5 s of the default 1.5 Mbit/s. A recorder
-	// that falls further behind loses access units up to the next IDR.
-	sessionQueueBytes   = 1 << 20
+	// when it starts: about 2.7 s of the default 1.5 Mbit/s (gortsplib's
+	// queue held 256 packets, about 2 s). A recorder that falls further
+	// behind loses access units up to the next IDR.
+	sessionQueueBytes   = 512 << 10
 	sessionQueueEntries = 256
 )
 

@@ -96,10 +96,10 @@ func (q *Queue) PutChannel(b []byte, channel int) bool {
 		return false
 	}
 	copy(q.arena[off:], b)
-	if channel >= 0 {
+	if channel >= 0 && byte(channel) != b[1] { // frames: '$', channel, length (2 bytes), packet
 		for f := q.arena[off : off+len(b)]; len(f) >= 4; {
 			f[1] = byte(channel)
-			f = f[min(len(f), 4+int(f[2])<<8|int(f[3])):]
+			f = f[min(len(f), 4+(int(f[2])<<8|int(f[3]))):]
 		}
 	}
 	q.ents[(q.head+q.n)%len(q.ents)] = qent{off, len(b)}

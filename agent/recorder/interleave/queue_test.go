@@ -5,6 +5,8 @@ package interleave
 import (
 	"bytes"
 	"math/rand/v2"
+
+	"github.com/pion/rtp"
 	"testing"
 )
 
@@ -58,5 +60,33 @@ func TestSendQueue(t *testing.T) {
 	q.Reset()
 	if !q.Put([]byte{1}) {
 		t.Fatal("reset queue refuses")
+	}
+}
+
+// PutChannel rewrites the channel of every frame of the queued copy (and
+// nothing else), and leaves the caller's bytes alone.
+func TestPutChannel(t *testing.T) {
+	var f Framer
+	for _, n := range []int{1, 7, 300, 1400} {
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(n)}, Payload: bytes.Repeat([]byte{'$'}, n)}
+		if err := f.WriteRTP(&pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orig := bytes.Clone(f.Buf)
+	q := NewQueue(1<<16, 4)
+	if !q.PutChannel(f.Buf, 6) {
+		t.Fatal("refused")
+	}
+	got, ok := q.Next()
+	if !ok || !bytes.Equal(f.Buf, orig) {
+		t.Fatal("no unit, or the caller's bytes changed")
+	}
+	want := bytes.Clone(orig)
+	for i := 0; i < len(want); i += 4 + int(want[i+2])<<8 + int(want[i+3]) {
+		want[i+1] = 6
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("queued frames\n%x\nwant\n%x", got, want)
 	}
 }
