@@ -530,7 +530,7 @@ func (s *Server) finish(sess *session, why string) {
 			Session: sess.id, Role: "recorder", Purpose: "recording", Remote: sess.remote,
 			Start: sess.start, End: end, Frames: sess.frames.Load(), Bytes: sess.bytes})
 		s.log.Info("recorder session ended", "recorder", sess.name, "remote", sess.remote, "why", why,
-			"frames", sess.frames.Load(), "bytes", sess.bytes, "dropped_packets", sess.dropped.Load())
+			"frames", sess.frames.Load(), "bytes", sess.bytes, "dropped_access_units", sess.dropped.Load())
 		ref := s.node.Load()
 		if ref == nil {
 			return
