@@ -3,6 +3,7 @@
 package recorder
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +73,71 @@ func TestStalledReaderDropped(t *testing.T) {
 	}
 	if n := ts.s.Sessions(); n != 0 {
 		t.Fatalf("%d sessions after the stalled one ended", n)
+	}
+}
+
+// TestPauseStopsRTP: after PAUSE is answered, no frame follows until PLAY
+// again, and the session resumes at an IDR.
+func TestPauseStopsRTP(t *testing.T) {
+	ts := newTestServer(t, false)
+	f := startFeeder(ts.s, 500, 10)
+	defer f.Stop()
+	c := dialRaw(t, ts.addr, ts.clientTLS(t, "nvr-cert"))
+	c.play(t, nil)
+	for got := 0; got < 3; got++ {
+		if _, err := c.frame(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// PAUSE; frames already on their way may come before its response.
+	c.cseq++
+	u, _ := base.ParseURL(c.url)
+	b, _ := base.Request{Method: base.Pause, URL: u, Header: base.Header{
+		"CSeq": base.HeaderValue{strconv.Itoa(c.cseq)}, "Session": base.HeaderValue{c.sess}}}.Marshal()
+	if _, err := c.conn.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		p, err := c.br.Peek(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p[0] != '$' {
+			break
+		}
+		if _, err := c.frame(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var res base.Response
+	if err := res.Unmarshal(c.br); err != nil || res.StatusCode != base.StatusOK {
+		t.Fatalf("PAUSE: %v %d", err, res.StatusCode)
+	}
+	// Paused: 25 access units (an IDR among them) go by unsent; then PLAY
+	// again is answered before any frame (the raw client's do fails on a
+	// frame before the response).
+	seen := f.next.Load()
+	for f.next.Load() < seen+25 {
+		time.Sleep(time.Millisecond) // the feeder's pace, not synchronisation: PLAY's response proves order
+	}
+	if res := c.do(t, base.Play, c.url, nil); res.StatusCode != base.StatusOK {
+		t.Fatalf("PLAY again: %d %s", res.StatusCode, res.StatusMessage)
+	}
+	for {
+		fr, err := c.frame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p rtp.Packet
+		if p.Unmarshal(fr.Payload) != nil {
+			t.Fatal("not RTP")
+		}
+		if _, ok := stampOf(p.Payload); ok {
+			if p.Payload[0]&0x1f != 5 {
+				t.Fatalf("resumed with NAL type %d, want an IDR", p.Payload[0]&0x1f)
+			}
+			return
+		}
 	}
 }
