@@ -11,20 +11,10 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
-	"github.com/camnode/camnode/agent/internal/sockqtest"
 	"github.com/pion/rtp"
-)
 
-// dropped is the packets gortsplib could not queue for the one session.
-func (ts *testServer) dropped() uint64 {
-	ts.s.mu.Lock()
-	defer ts.s.mu.Unlock()
-	var n uint64
-	for _, sess := range ts.s.sessions {
-		n += sess.dropped.Load()
-	}
-	return n
-}
+	"github.com/camnode/camnode/agent/internal/sockqtest"
+)
 
 // serverConn is the server side of the one connection the test made.
 func (ts *testServer) serverConn(t *testing.T) *net.TCPConn {
@@ -35,13 +25,13 @@ func (ts *testServer) serverConn(t *testing.T) *net.TCPConn {
 		t.Fatalf("%d server connections, want 1", len(ts.s.ln.conns))
 	}
 	for _, c := range ts.s.ln.conns {
-		return c
+		return c.raw
 	}
 	return nil
 }
 
 // TestCutStalledReader is invariant 2 for the recorder stream: a recorder
-// that stops reading lets data pile up in gortsplib's write queue and in
+// that stops reading lets data pile up in its session's send queue and in
 // the kernel's send buffer; after Cut returns (privacy acknowledged),
 // nothing captured before the cut may reach it. Every access unit in this
 // test is captured before the cut, so the reader may get nothing beyond
@@ -81,8 +71,8 @@ func TestCutStalledReader(t *testing.T) {
 				}
 			}
 			// Wait (condition, generous deadline) until the server's send
-			// buffer holds data, then go on writing until gortsplib's
-			// write queue (256 packets) is full as well: it drops packets.
+			// buffer holds data, then go on writing until the session's
+			// send queue is full as well: it drops access units.
 			srv := ts.serverConn(t)
 			deadline := time.Now().Add(60 * time.Second)
 			for sockqtest.Unsent(t, srv) < 64<<10 {
@@ -91,9 +81,9 @@ func TestCutStalledReader(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			for ts.dropped() == 0 { // the send buffer is full, and so is gortsplib's queue
+			for ts.dropped() == 0 { // the send buffer is full, and so is the session's queue
 				if time.Now().After(deadline) {
-					t.Fatalf("gortsplib's write queue never filled (outq %d)", sockqtest.Unsent(t, srv))
+					t.Fatalf("the session's send queue never filled (outq %d)", sockqtest.Unsent(t, srv))
 				}
 				time.Sleep(10 * time.Millisecond)
 			}

@@ -5,7 +5,6 @@ package recorder
 import (
 	"crypto/md5"
 	"crypto/subtle"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/headers"
 
 	"github.com/camnode/camnode/agent"
+	"github.com/camnode/camnode/agent/recorder/interleave"
 )
 
 // handler is the Server seen by gortsplib (its callbacks).
@@ -38,10 +38,8 @@ func (h *handler) s() *Server { return (*Server)(h) }
 // OnConnOpen implements gortsplib.ServerHandlerOnConnOpen.
 func (h *handler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
 	s := h.s()
-	c := &connState{remote: ctx.Conn.NetConn().RemoteAddr().String(), nonce: newID()}
-	if tc, ok := ctx.Conn.NetConn().(*tls.Conn); ok {
-		c.tls = tc
-	}
+	rc := ctx.Conn.NetConn().(*rconn) // the listener's, always
+	c := &connState{remote: rc.RemoteAddr().String(), nonce: newID(), rc: rc, tls: rc.tls}
 	s.mu.Lock()
 	s.conns[ctx.Conn] = c
 	s.mu.Unlock()
@@ -68,18 +66,52 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	h.s().end(ctx.Session, why)
 }
 
-// OnStreamWriteError implements gortsplib.ServerHandlerOnStreamWriteError
-// (gortsplib would log every dropped packet to the standard logger): a
-// recorder too slow for the stream loses packets; the first loss of a
-// session is logged, all are counted. It is called from WriteAU, holding
-// s.mu: it must not take it (the session comes from the gortsplib
-// session's user data, set in OnPlay before the session reads the stream).
-func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+// OnResponse implements gortsplib.ServerHandlerOnResponse, called on the
+// connection's goroutine just before gortsplib writes a response. From a
+// SETUP response it takes the interleaved RTP channel gortsplib assigned;
+// on the PLAY response it arms the connection so that the session goes
+// live (its frames may be written) once that response is written: no
+// frame ever precedes it.
+func (h *handler) OnResponse(sc *gortsplib.ServerConn, res *base.Response) {
 	s := h.s()
-	sess, _ := ctx.Session.UserData().(*session)
-	if sess != nil && sess.dropped.Add(1) == 1 {
-		s.log.Warn("recorder too slow: packets dropped", "recorder", sess.name, "remote", sess.remote, "err", ctx.Error)
+	var ch *int
+	if v, ok := res.Header["Transport"]; ok && res.StatusCode == base.StatusOK {
+		var th headers.Transport
+		if th.Unmarshal(v) == nil && th.InterleavedIDs != nil {
+			ch = &th.InterleavedIDs[0]
+		}
 	}
+	s.mu.Lock()
+	c := s.conns[sc]
+	var sess *session
+	if c != nil {
+		if ch != nil {
+			c.channel = *ch
+		}
+		sess, c.play = c.play, nil
+	}
+	s.mu.Unlock()
+	if sess == nil || res.StatusCode != base.StatusOK {
+		return
+	}
+	start := func() {
+		sess.live.Store(true)
+		s.pipe.RequestKeyframe() // it starts at an IDR
+	}
+	c.rc.afterWrite.Store(&start)
+}
+
+// OnPause implements gortsplib.ServerHandlerOnPause: no frame is queued
+// for a paused session (PLAY again starts it at the next IDR).
+func (h *handler) OnPause(ctx *gortsplib.ServerHandlerOnPauseCtx) (*base.Response, error) {
+	s := h.s()
+	s.mu.Lock()
+	if sess := s.sessions[ctx.Session]; sess != nil {
+		sess.live.Store(false)
+		sess.keyWait = true
+	}
+	s.mu.Unlock()
+	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
 // OnPacketsLost implements gortsplib.ServerHandlerOnPacketsLost (RTCP
@@ -173,7 +205,8 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 		s.mu.Unlock()
 		return refusal(base.StatusServiceUnavailable, "maximum of %d recorder sessions reached", s.cfg.MaxSessions), nil
 	}
-	if _, ok := s.sessions[ctx.Session]; ok { // PLAY again (after PAUSE)
+	if sess, ok := s.sessions[ctx.Session]; ok { // PLAY again (after PAUSE)
+		c.play = sess
 		s.mu.Unlock()
 		return &base.Response{StatusCode: base.StatusOK}, nil
 	}
@@ -182,7 +215,8 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	// (gortsplib sends nothing to a session before PLAY is answered, and
 	// WriteAU nothing before it is registered); one the audit trail
 	// cannot record is refused.
-	sess := &session{id: newID(), name: c.name, remote: c.remote, start: s.clock.Now(), conn: ctx.Conn}
+	sess := &session{id: newID(), name: c.name, remote: c.remote, start: s.clock.Now(), rc: c.rc, keyWait: true,
+		sent: make(chan struct{})}
 	if res := s.begin(sess); res != nil {
 		return res, nil
 	}
@@ -201,11 +235,16 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 		s.finish(sess, "refused: "+refused.StatusMessage)
 		return refused, nil
 	}
+	// The send queue is allocated here, once per session; the sender
+	// waits on it until WriteAU queues the first IDR after the PLAY
+	// response (OnResponse).
+	sess.channel = c.channel
+	sess.q = interleave.NewQueue(sessionQueueBytes, sessionQueueEntries)
 	s.sessions[ctx.Session] = sess
-	ctx.Session.SetUserData(sess)
+	c.play = sess
 	s.wanted.Add(1)
 	s.mu.Unlock()
-	s.pipe.RequestKeyframe()
+	go s.send(sess)
 	s.changed()
 	s.log.Info("recorder session opened", "recorder", c.name, "remote", c.remote)
 	return &base.Response{StatusCode: base.StatusOK}, nil

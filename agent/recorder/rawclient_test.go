@@ -40,6 +40,8 @@ type rawClient struct {
 	url  string
 	cseq int
 	sess string
+	// transport is SETUP's response Transport header.
+	transport headers.Transport
 	// Digest credentials, answered on every request once a challenge
 	// was read (login).
 	user, pass, nonce string
@@ -116,18 +118,23 @@ func (c *rawClient) do(t testing.TB, method base.Method, url string, h base.Head
 	return &res
 }
 
-// play runs DESCRIBE, SETUP (TCP-interleaved) and PLAY with header h on
-// each request.
+// play runs DESCRIBE, SETUP (TCP-interleaved, on channels 0-1 unless h
+// has a Transport) and PLAY with header h on each request.
 func (c *rawClient) play(t testing.TB, h base.Header) {
 	t.Helper()
 	if res := c.do(t, base.Describe, c.url, cloneHeader(h)); res.StatusCode != base.StatusOK {
 		t.Fatalf("DESCRIBE: %d %s", res.StatusCode, res.StatusMessage)
 	}
 	sh := cloneHeader(h)
-	sh["Transport"] = base.HeaderValue{"RTP/AVP/TCP;unicast;interleaved=0-1"}
+	if _, ok := sh["Transport"]; !ok {
+		sh["Transport"] = base.HeaderValue{"RTP/AVP/TCP;unicast;interleaved=0-1"}
+	}
 	res := c.do(t, base.Setup, c.url+"/trackID=0", sh)
 	if res.StatusCode != base.StatusOK {
 		t.Fatalf("SETUP: %d %s", res.StatusCode, res.StatusMessage)
+	}
+	if err := c.transport.Unmarshal(res.Header["Transport"]); err != nil {
+		t.Fatalf("SETUP: Transport: %v", err)
 	}
 	sess := res.Header["Session"]
 	if len(sess) != 1 {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,11 +19,11 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/jonboulle/clockwork"
-	"github.com/pion/rtp"
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/pipeline"
 	"github.com/camnode/camnode/agent/ratelimit"
+	"github.com/camnode/camnode/agent/recorder/interleave"
 	"github.com/camnode/camnode/agent/rtph264"
 )
 
@@ -45,6 +46,14 @@ const (
 	// paramsTimeout bounds how long a DESCRIBE waits for the stream's
 	// first keyframe (its SPS and PPS go into the SDP).
 	paramsTimeout = 5 * time.Second
+	// DefaultWriteTimeout bounds one blocked write to a recorder.
+	DefaultWriteTimeout = 10 * time.Second
+	// Each playing session's send queue (interleave.Queue), allocated
+	// when it starts: about 2.7 s of the default 1.5 Mbit/s (gortsplib's
+	// queue held 256 packets, about 2 s). A recorder that falls further
+	// behind loses access units up to the next IDR.
+	sessionQueueBytes   = 512 << 10
+	sessionQueueEntries = 256
 )
 
 // Access is one named recorder: exactly one of CertName (the subject CN
@@ -91,16 +100,19 @@ type Config struct {
 	// (ratelimit.Limiter); defaults 0.2/s and 5.
 	FailRate  float64
 	FailBurst int
-	// WriteTimeout bounds one blocked write to a recorder (gortsplib's,
-	// default 10s): a recorder that stops reading for longer is dropped.
+	// WriteTimeout bounds one blocked write to a recorder (default
+	// DefaultWriteTimeout): a recorder that stops reading for longer is
+	// dropped.
 	WriteTimeout time.Duration
 	Logger       *slog.Logger
 	Clock        clockwork.Clock
 }
 
 // Server is the recorder stream: a pipeline.Output that packetizes the
-// pipeline's access units once and hands them to every playing RTSP
-// session, and the RTSP(S) server recorders pull from. See doc.go.
+// pipeline's access units once into RTSP interleaved frames and queues
+// them for every playing session, and the RTSP(S) server recorders pull
+// from (gortsplib runs the RTSP exchange; each session's sender writes the
+// RTP). See doc.go.
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
@@ -133,31 +145,43 @@ type Server struct {
 
 	// pipeline goroutine state (WriteAU)
 	pk      *rtph264.Packetizer
-	out     streamWriter
+	framer  interleave.Framer // one framing of each access unit for all sessions
 	t0      time.Time
-	frameOK atomic.Uint64 // access units handed to the stream
+	frameOK atomic.Uint64 // access units queued for at least one session
 }
 
 type nodeRef struct{ Node }
 
-// connState is what the server knows about one RTSP connection.
+// connState is what the server knows about one RTSP connection. Fields
+// but rc and remote are guarded by Server.mu.
 type connState struct {
-	remote string
-	nonce  string // Digest nonce of this connection
-	name   string // authenticated recorder, or ""
-	tls    *tls.Conn
+	remote  string
+	nonce   string // Digest nonce of this connection
+	name    string // authenticated recorder, or ""
+	rc      *rconn
+	tls     *tls.Conn // rc.tls
+	channel int       // interleaved RTP channel from SETUP's response
+	play    *session  // PLAY answered 200 by OnPlay, its response not yet sent
 }
 
-// session is one recorder's playing RTSP session.
+// session is one recorder's playing RTSP session. Its RTP goes out of q:
+// WriteAU puts each access unit's frames (from an IDR on: keyWait), the
+// session's sender goroutine writes them to rc, one Write each.
 type session struct {
 	id      string // the audit records' session id
 	name    string
 	remote  string
 	start   time.Time
-	conn    *gortsplib.ServerConn
-	frames  atomic.Uint64
-	dropped atomic.Uint64 // packets gortsplib could not queue (a slow recorder)
-	bytes   uint64        // set when it ends
+	rc      *rconn
+	channel int
+	q       *interleave.Queue
+	live    atomic.Bool            // the PLAY response is sent: frames may follow
+	keyWait bool                   // guarded by Server.mu: queue nothing before an IDR
+	sent    chan struct{}          // closed when the sender returned
+	why     atomic.Pointer[string] // why the sender ended it, if it did
+	frames  atomic.Uint64          // access units written
+	dropped atomic.Uint64          // access units that did not fit the queue (a slow recorder)
+	bytes   uint64                 // set when it ends
 	once    sync.Once
 }
 
@@ -195,6 +219,9 @@ func newServer(cfg Config) (*Server, error) {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clockwork.NewRealClock()
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
 	}
 	if len(cfg.Recorders) == 0 {
 		return nil, errors.New("recorder: no named recorder")
@@ -235,7 +262,7 @@ func newServer(cfg Config) (*Server, error) {
 	_, _ = rand.Read(seq[:])
 	s.pk = rtph264.New(MTU, uint16(seq[0])<<8|uint16(seq[1]))
 	s.pk.SetPayloadType(payloadType)
-	s.ln = &listener{Listener: cfg.Listener, tls: cfg.TLS, conns: map[string]*net.TCPConn{}}
+	s.ln = &listener{Listener: cfg.Listener, tls: cfg.TLS, conns: map[string]*rconn{}}
 	s.srv = &gortsplib.Server{
 		Handler:     (*handler)(s),
 		RTSPAddress: cfg.Listener.Addr().String(),
@@ -245,6 +272,11 @@ func newServer(cfg Config) (*Server, error) {
 		// into a second fresh buffer, whether a reader uses it or not.
 		// The recorders take RTP/AVP over TLS.
 		WriteTimeout: cfg.WriteTimeout,
+		// gortsplib writes only RTSP responses: RTP goes out of each
+		// session's queue (WriteAU, send), and no RTCP sender report
+		// (its packets would have to be serialised with ours; recorders
+		// take the timing from RTP).
+		DisableRTCPSenderReports: true,
 		// TCP-interleaved only: no UDP or multicast address is set, so
 		// gortsplib refuses every other transport (461).
 		Listen: func(string, string) (net.Listener, error) { return s.ln, nil },
@@ -287,20 +319,13 @@ func (s *Server) RecorderSessions() int { return s.Sessions() }
 // recorder plays or waits for the first keyframe.
 func (s *Server) Wanted() bool { return s.wanted.Load() > 0 }
 
-// streamWriter adapts the stream to rtph264.Writer without allocating.
-type streamWriter struct {
-	st    *gortsplib.ServerStream
-	media *description.Media
-	ntp   time.Time
-}
-
-func (w *streamWriter) WriteRTP(p *rtp.Packet) error {
-	return w.st.WritePacketRTPWithNTP(w.media, p, w.ntp)
-}
-
 // WriteAU implements pipeline.Output. The first keyframe of an epoch
-// creates the epoch's stream (its SPS and PPS go into the SDP); every
-// access unit is packetized once onto it.
+// creates the epoch's stream (its SPS and PPS go into the SDP; gortsplib
+// serves DESCRIBE, SETUP and PLAY from it); every access unit is
+// packetized once into interleaved frames and copied into the queue of
+// each playing session. A session whose queue is full (a slow recorder)
+// loses the access unit and everything up to the next IDR, counted. It
+// allocates nothing (TestWriteAUAllocs).
 func (s *Server) WriteAU(au *pipeline.AU) {
 	if len(au.Data) == 0 {
 		return
@@ -328,16 +353,60 @@ func (s *Server) WriteAU(au *pipeline.AU) {
 	}
 	if len(s.sessions) == 0 {
 		// Nobody plays (the live view wants the stream, or a recorder is
-		// between DESCRIBE and PLAY): gortsplib would marshal every
-		// packet for no reader.
+		// between DESCRIBE and PLAY): nothing to packetize for.
 		return
 	}
-	s.out.ntp = au.Time
-	if _, err := s.pk.Packetize(au.Data, ts, &s.out); err != nil {
-		s.log.Debug("recorder: write", "err", err)
+	s.framer.Buf = s.framer.Buf[:0]
+	if _, err := s.pk.Packetize(au.Data, ts, &s.framer); err != nil {
+		s.log.Debug("recorder: packetize", "err", err)
+		return
 	}
-	s.frameOK.Add(1)
+	queued := false
 	for _, sess := range s.sessions {
+		if !sess.live.Load() || (sess.keyWait && !au.Key) {
+			continue
+		}
+		if sess.q.PutChannel(s.framer.Buf, sess.channel) {
+			sess.keyWait = false
+			queued = true
+			continue
+		}
+		sess.keyWait = true
+		if sess.dropped.Add(1) == 1 {
+			s.log.Warn("recorder too slow: access units dropped up to the next keyframe",
+				"recorder", sess.name, "remote", sess.remote)
+		}
+	}
+	if queued {
+		s.frameOK.Add(1)
+	}
+}
+
+// send is a session's sender: it writes the queued access units to the
+// recorder's connection, one Write each (serialised with gortsplib's
+// responses by rconn), until the queue is discarded (the session ended, or
+// a Cut) or a write fails; then it aborts the connection, which ends the
+// gortsplib session (OnSessionClose audits it).
+func (s *Server) send(sess *session) {
+	defer close(sess.sent)
+	for {
+		b, ok := sess.q.Next()
+		if !ok {
+			return
+		}
+		_ = sess.rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		err := sess.rc.writeFrames(b)
+		sess.q.Pop()
+		if err != nil {
+			why := "write: " + err.Error()
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				why = fmt.Sprintf("recorder stopped reading for %s", s.cfg.WriteTimeout)
+			}
+			sess.why.CompareAndSwap(nil, &why)
+			sess.q.Discard()
+			sess.rc.kill()
+			return
+		}
 		sess.frames.Add(1)
 	}
 }
@@ -362,24 +431,29 @@ func (s *Server) newStreamLocked(key []byte) error {
 	if err := st.Initialize(); err != nil {
 		return err
 	}
+	// Our packets carry the SSRC gortsplib announces in SETUP's
+	// Transport header (the stream's; it never sees them).
+	for _, f := range st.Stats().Medias[media].Formats {
+		s.pk.SetSSRC(f.LocalSSRC)
+	}
 	s.stream, s.media = st, media
-	s.out = streamWriter{st: st, media: media}
 	close(s.ready)
 	return nil
 }
 
 // Cut implements pipeline.Output: called by the pipeline's Cut with the
 // gate held closed, before the privacy request is acknowledged. It drops
-// the stream and closes every RTSP connection, each with SO_LINGER 0, so
-// the kernel discards what is still in its send buffer and sends a reset
-// (a polite close would go on delivering it); gortsplib's write queues go
-// with the connections and the stream. Sessions are not resumed:
+// the stream, discards every session's send queue and closes every RTSP
+// connection, each with SO_LINGER 0, so the kernel discards what is still
+// in its send buffer and sends a reset (a polite close would go on
+// delivering it); no write to a connection starts after it is cut, and one
+// in progress has failed when the close returns. Sessions are not resumed:
 // recorders reconnect, and are refused while privacy is on.
 func (s *Server) Cut() {
 	s.mu.Lock()
 	s.epoch++
 	st := s.stream
-	s.stream, s.media, s.out = nil, nil, streamWriter{}
+	s.stream, s.media = nil, nil
 	s.ready = make(chan struct{})
 	close(s.cut)
 	s.cut = make(chan struct{})
@@ -387,7 +461,8 @@ func (s *Server) Cut() {
 	s.sessions = map[*gortsplib.ServerSession]*session{}
 	s.wanted.Add(-int32(len(old)))
 	for _, sess := range old {
-		sess.bytes = sess.conn.Stats().BytesSent
+		sess.q.Discard()
+		sess.bytes = sess.rc.sent.Load()
 	}
 	s.mu.Unlock()
 
@@ -424,10 +499,14 @@ func (s *Server) end(ss *gortsplib.ServerSession, why string) {
 	if ok {
 		delete(s.sessions, ss)
 		s.wanted.Add(-1)
-		sess.bytes = sess.conn.Stats().BytesSent
+		sess.q.Discard()
+		sess.bytes = sess.rc.sent.Load()
 	}
 	s.mu.Unlock()
 	if ok {
+		if w := sess.why.Load(); w != nil {
+			why = *w
+		}
 		s.finish(sess, why)
 	}
 }
@@ -451,7 +530,7 @@ func (s *Server) finish(sess *session, why string) {
 			Session: sess.id, Role: "recorder", Purpose: "recording", Remote: sess.remote,
 			Start: sess.start, End: end, Frames: sess.frames.Load(), Bytes: sess.bytes})
 		s.log.Info("recorder session ended", "recorder", sess.name, "remote", sess.remote, "why", why,
-			"frames", sess.frames.Load(), "bytes", sess.bytes, "dropped_packets", sess.dropped.Load())
+			"frames", sess.frames.Load(), "bytes", sess.bytes, "dropped_access_units", sess.dropped.Load())
 		ref := s.node.Load()
 		if ref == nil {
 			return
@@ -474,33 +553,40 @@ func newID() string {
 // listener keeps the raw TCP connection of every accepted RTSP
 // connection, so that Cut can abort each with SO_LINGER 0 (below TLS and
 // below gortsplib, whatever they are doing), and wraps it in TLS (the
-// handshake runs on gortsplib's first read).
+// handshake runs on gortsplib's first read) and in an rconn.
 type listener struct {
 	net.Listener
 	tls   *tls.Config // nil: plain RTSP (loopback only, see New)
 	mu    sync.Mutex
-	conns map[string]*net.TCPConn // by remote address
+	conns map[string]*rconn // by remote address
 }
 
 func (l *listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	if tc, ok := c.(*net.TCPConn); ok {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		tc, ok := c.(*net.TCPConn)
+		if !ok { // cannot be aborted: never served
+			_ = c.Close()
+			continue
+		}
 		// Abortive close from the start: however the connection ends
 		// (Cut, a write timeout, TEARDOWN, an error), the kernel never
 		// goes on delivering what was left in its send buffer after the
 		// socket is closed.
 		_ = tc.SetLinger(0)
+		rc := &rconn{Conn: tc, raw: tc}
+		if l.tls != nil {
+			rc.tls = tls.Server(tc, l.tls)
+			rc.Conn = rc.tls
+		}
 		l.mu.Lock()
-		l.conns[tc.RemoteAddr().String()] = tc
+		l.conns[tc.RemoteAddr().String()] = rc
 		l.mu.Unlock()
+		return rc, nil
 	}
-	if l.tls != nil {
-		return tls.Server(c, l.tls), nil
-	}
-	return c, nil
 }
 
 // forget drops a connection gortsplib closed.
@@ -510,20 +596,78 @@ func (l *listener) forget(remote string) {
 	l.mu.Unlock()
 }
 
-// abortAll resets every connection: SO_LINGER 0, then close, which
-// returns once the descriptor is closed and its send buffer discarded.
+// abortAll resets every connection (rconn.kill).
 func (l *listener) abortAll() {
 	l.mu.Lock()
 	conns := l.conns
-	l.conns = map[string]*net.TCPConn{}
+	l.conns = map[string]*rconn{}
 	l.mu.Unlock()
 	for _, c := range conns {
-		abort(c)
+		c.kill()
 	}
 }
 
-// abort is the one way a recorder connection is cut (see Cut).
-func abort(c *net.TCPConn) {
-	_ = c.SetLinger(0)
-	_ = c.Close()
+// errCut is returned by writes on a connection that was aborted.
+var errCut = errors.New("recorder: connection aborted")
+
+// rconn is one recorder connection as gortsplib and the session's sender
+// see it: TLS (or, on loopback only, plaintext) over one TCP connection.
+// Every write is whole and under wmu (gortsplib writes each RTSP message
+// with one Write; the sender each access unit's frames with one
+// writeFrames), so RTP never splits an RTSP response or the other way
+// round; sent counts both. kill closes the socket at once with SO_LINGER 0.
+type rconn struct {
+	net.Conn              // tls, or raw for plain RTSP
+	raw      *net.TCPConn // the socket
+	tls      *tls.Conn    // nil for plain RTSP
+	wmu      sync.Mutex
+	cut      atomic.Bool
+	sent     atomic.Uint64 // bytes written (above TLS)
+	// afterWrite runs once after gortsplib's next successful write: the
+	// PLAY response (handler.OnResponse arms it), after which the
+	// session's frames may follow.
+	afterWrite atomic.Pointer[func()]
+}
+
+// Write is gortsplib's (RTSP responses).
+func (c *rconn) Write(b []byte) (int, error) {
+	n, err := c.write(b)
+	if f := c.afterWrite.Swap(nil); f != nil && err == nil {
+		(*f)()
+	}
+	return n, err
+}
+
+// writeFrames is the sender's (one access unit's interleaved frames).
+func (c *rconn) writeFrames(b []byte) error {
+	_, err := c.write(b)
+	return err
+}
+
+func (c *rconn) write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.cut.Load() {
+		return 0, errCut
+	}
+	n, err := c.Conn.Write(b)
+	c.sent.Add(uint64(n))
+	return n, err
+}
+
+// kill is the one way a recorder connection is cut (see Cut): no write
+// starts after it; SO_LINGER 0, then close, which returns once the
+// descriptor is closed (a write in progress has failed) and its send
+// buffer discarded. It does not wait for wmu.
+func (c *rconn) kill() {
+	c.cut.Store(true)
+	_ = c.raw.SetLinger(0)
+	_ = c.raw.Close()
+}
+
+// Close is gortsplib's, when the connection ends: no frame is written
+// after it; the TLS close alert, then the (abortive) close.
+func (c *rconn) Close() error {
+	c.cut.Store(true)
+	return c.Conn.Close()
 }

@@ -64,11 +64,11 @@ func steadyPublisher(tb testing.TB) *Publisher {
 	p.mu.Lock()
 	p.dialing, p.sess = nil, s
 	p.mu.Unlock()
-	p.q.reset()
+	p.q.Reset()
 	go p.send(s)
 	tb.Cleanup(func() {
 		pc.kill()
-		p.q.discard()
+		p.q.Discard()
 		<-s.sent
 	})
 	return p
@@ -89,7 +89,7 @@ func steadyAUs() []*pipeline.AU {
 }
 
 // drain waits until the sender has written everything queued.
-func drain(p *Publisher) { p.q.waitEmpty() }
+func drain(p *Publisher) { p.q.WaitEmpty() }
 
 // cpuTime is the process's user and system CPU time so far.
 func cpuTime() time.Duration {

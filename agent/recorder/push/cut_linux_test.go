@@ -47,7 +47,7 @@ func TestCutDiscardsUnsent(t *testing.T) {
 		if s == nil {
 			t.Fatal("session ended while filling")
 		}
-		return sockqtest.Unsent(t, s.conn.raw) > 64<<10 && p.q.queued() > 0
+		return sockqtest.Unsent(t, s.conn.raw) > 64<<10 && p.q.Queued() > 0
 	})
 	s := p.current()
 	unsent := sockqtest.Unsent(t, s.conn.raw)

@@ -11,7 +11,7 @@
 // A Publisher is a pipeline.Output: it takes the same access units as the
 // live view (one encode for all outputs) and packetizes them with the
 // node's one packetizer (pipeline.Packetizer) into RTSP interleaved frames
-// in a preallocated queue (queue.go); a sender goroutine writes each access
+// in a preallocated queue (agent/recorder/interleave); a sender goroutine writes each access
 // unit with one Write. WriteAU never blocks on the network: when the queue
 // is full the access unit is dropped and the stream resumes at the next IDR
 // (a keyframe is requested). Steady state allocates nothing per packet

@@ -24,10 +24,10 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/jonboulle/clockwork"
-	"github.com/pion/rtp"
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/pipeline"
+	"github.com/camnode/camnode/agent/recorder/interleave"
 	"github.com/camnode/camnode/agent/rtph264"
 	"github.com/camnode/camnode/firmware"
 )
@@ -184,13 +184,13 @@ type Publisher struct {
 	pps     []byte
 	audits  agent.AuditQueue // session records being written
 
-	q *sendQueue // one queue, reused by each session in turn
+	q *interleave.Queue // one queue, reused by each session in turn
 
 	// pipeline goroutine state (WriteAU)
 	pk      *rtph264.Packetizer
 	scratch []byte
-	framer  framer
-	packets uint64 // packets packetized (benchmarks)
+	framer  interleave.Framer // channel 0: the one track's RTP channel
+	packets uint64            // packets packetized (benchmarks)
 
 	sessions atomic.Uint64 // sessions that reached RECORD (tests, status)
 	failures atomic.Uint64 // connection attempts that failed
@@ -223,7 +223,7 @@ func New(cfg Config) (*Publisher, error) {
 		return nil, fmt.Errorf("push: %w", err)
 	}
 	p := &Publisher{cfg: cfg, log: cfg.Logger, clock: cfg.Clock, target: t,
-		q: newSendQueue(cfg.QueueBytes, queueEntries)}
+		q: interleave.NewQueue(cfg.QueueBytes, queueEntries)}
 	if t.Secure {
 		if p.tls, err = loadTLS(cfg, t.Name); err != nil {
 			return nil, err
@@ -344,34 +344,21 @@ func (p *Publisher) WriteAU(au *pipeline.AU) {
 		s.t0 = au.Time
 	}
 	ts := uint32(au.Time.Sub(s.t0).Microseconds() * 9 / 100) // 90 kHz
-	p.framer.buf = p.scratch[:0]
+	p.framer.Buf = p.scratch[:0]
 	n, err := p.pk.Packetize(au.Data, ts, &p.framer)
 	if err != nil {
 		return // cannot happen: the framer does not fail
 	}
 	p.packets += uint64(n)
-	p.scratch = p.framer.buf[:0] // keep any growth
+	p.scratch = p.framer.Buf[:0] // keep any growth
 	p.mu.Lock()
-	ok := p.sess == s && p.q.put(p.framer.buf) // never into another session's queue
+	ok := p.sess == s && p.q.Put(p.framer.Buf) // never into another session's queue
 	p.mu.Unlock()
 	if !ok {
 		s.drops.Add(1)
 		s.keyWait = true
 		p.requestKey()
 	}
-}
-
-// framer appends RTP packets as RTSP interleaved frames (channel 0: the
-// one track's RTP channel).
-type framer struct{ buf []byte }
-
-func (f *framer) WriteRTP(pkt *rtp.Packet) error {
-	n := pkt.MarshalSize()
-	f.buf = append(f.buf, '$', 0, byte(n>>8), byte(n))
-	at := len(f.buf)
-	f.buf = append(f.buf, make([]byte, n)...) // no allocation: append of make is optimised into growth only
-	_, err := pkt.MarshalTo(f.buf[at:])
-	return err
 }
 
 // changed reports a change of Connected (Config.OnChange). Not holding
@@ -444,7 +431,7 @@ func (p *Publisher) halt(why string) {
 	if d != nil {
 		d.kill()
 	}
-	p.q.discard()
+	p.q.Discard()
 	if running {
 		close(stop)
 		<-done
@@ -566,7 +553,7 @@ func (p *Publisher) connect(stop chan struct{}) (*session, error) {
 		return nil, errors.New("stopped while connecting")
 	}
 	p.dialing = nil
-	p.q.reset()
+	p.q.Reset()
 	p.sess = s
 	p.mu.Unlock()
 	p.changed()
@@ -631,14 +618,14 @@ func (p *Publisher) dial(ctx context.Context, stop chan struct{}) (*pubConn, err
 func (p *Publisher) send(s *session) {
 	defer close(s.sent)
 	for {
-		b, ok := p.q.next()
+		b, ok := p.q.Next()
 		if !ok {
 			s.sendErr <- nil
 			return
 		}
 		_ = s.conn.SetWriteDeadline(time.Now().Add(p.cfg.Timeout))
 		n, err := s.conn.Write(b)
-		p.q.pop()
+		p.q.Pop()
 		if err != nil {
 			s.sendErr <- err
 			return
@@ -678,7 +665,7 @@ func (p *Publisher) record(s *session, stop chan struct{}) {
 		p.changed()
 	}
 	s.conn.kill()
-	p.q.discard()
+	p.q.Discard()
 	<-s.sent
 	s.client.Close()
 	p.audit(s)

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 
-package push
+package interleave
 
 import (
 	"bytes"
 	"math/rand/v2"
+
+	"github.com/pion/rtp"
 	"testing"
 )
 
@@ -14,14 +16,14 @@ import (
 // the arena); discard empties it and refuses until reset.
 func TestSendQueue(t *testing.T) {
 	const arena, ents = 1000, 8
-	q := newSendQueue(arena, ents)
+	q := NewQueue(arena, ents)
 	rnd := rand.New(rand.NewPCG(1, 2))
 	var model [][]byte
 	queued := 0
 	for i := range 20000 {
 		if rnd.IntN(2) == 0 {
 			b := bytes.Repeat([]byte{byte(i)}, 1+rnd.IntN(400))
-			if q.put(b) {
+			if q.Put(b) {
 				model = append(model, b)
 				queued += len(b)
 			} else if len(model) == 0 {
@@ -34,29 +36,57 @@ func TestSendQueue(t *testing.T) {
 		if len(model) == 0 {
 			continue
 		}
-		got, ok := q.next()
+		got, ok := q.Next()
 		if !ok || !bytes.Equal(got, model[0]) {
 			t.Fatalf("step %d: got %d bytes (ok %v), want %d bytes of %d", i, len(got), ok, len(model[0]), model[0][0])
 		}
-		q.pop()
+		q.Pop()
 		queued -= len(model[0])
 		model = model[1:]
-		if q.queued() != len(model) {
-			t.Fatalf("step %d: %d queued, model %d", i, q.queued(), len(model))
+		if q.Queued() != len(model) {
+			t.Fatalf("step %d: %d queued, model %d", i, q.Queued(), len(model))
 		}
 	}
-	if q.put(make([]byte, arena+1)) {
+	if q.Put(make([]byte, arena+1)) {
 		t.Fatal("a unit larger than the arena was queued")
 	}
-	q.discard()
-	if q.queued() != 0 || q.put([]byte{1}) {
+	q.Discard()
+	if q.Queued() != 0 || q.Put([]byte{1}) {
 		t.Fatal("discarded queue not empty or still taking units")
 	}
-	if _, ok := q.next(); ok {
+	if _, ok := q.Next(); ok {
 		t.Fatal("next on a dead queue")
 	}
-	q.reset()
-	if !q.put([]byte{1}) {
+	q.Reset()
+	if !q.Put([]byte{1}) {
 		t.Fatal("reset queue refuses")
+	}
+}
+
+// PutChannel rewrites the channel of every frame of the queued copy (and
+// nothing else), and leaves the caller's bytes alone.
+func TestPutChannel(t *testing.T) {
+	var f Framer
+	for _, n := range []int{1, 7, 300, 1400} {
+		pkt := rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(n)}, Payload: bytes.Repeat([]byte{'$'}, n)}
+		if err := f.WriteRTP(&pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	orig := bytes.Clone(f.Buf)
+	q := NewQueue(1<<16, 4)
+	if !q.PutChannel(f.Buf, 6) {
+		t.Fatal("refused")
+	}
+	got, ok := q.Next()
+	if !ok || !bytes.Equal(f.Buf, orig) {
+		t.Fatal("no unit, or the caller's bytes changed")
+	}
+	want := bytes.Clone(orig)
+	for i := 0; i < len(want); i += 4 + int(want[i+2])<<8 + int(want[i+3]) {
+		want[i+1] = 6
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("queued frames\n%x\nwant\n%x", got, want)
 	}
 }
