@@ -61,18 +61,19 @@ func sharedTrackPath(t testing.TB, nv int) (*Server, []*countWriter, func()) {
 		t.Fatal(err)
 	}
 	var ws []*countWriter
-	s.mu.Lock()
 	for i := range nv {
 		w := &countWriter{}
+		// Bind takes s.mu itself (a viewer joins between access units).
 		if _, err := track.Bind(fakeBinding{id: fmt.Sprint(i), w: w}); err != nil {
 			t.Fatal(err)
 		}
 		ws = append(ws, w)
 		sess := &session{id: fmt.Sprint(i), done: make(chan struct{})}
 		sess.connected.Store(true)
+		s.mu.Lock()
 		s.sessions[sess.id] = sess
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 	s.keyWait.Store(false) // the test's access units are P frames
 	t.Cleanup(func() {     // the fake sessions have no peer connection to close
 		s.mu.Lock()
