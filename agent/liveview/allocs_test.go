@@ -31,7 +31,7 @@ func (c *countWriter) Write(b []byte) (int, error) { c.pkts++; c.bytes += len(b)
 // binds it.
 type fakeBinding struct {
 	id string
-	w  *countWriter
+	w  webrtc.TrackLocalWriter
 }
 
 func (f fakeBinding) CodecParameters() []webrtc.RTPCodecParameters {
@@ -61,27 +61,28 @@ func sharedTrackPath(t testing.TB, nv int) (*Server, []*countWriter, func()) {
 		t.Fatal(err)
 	}
 	var ws []*countWriter
+	s.mu.Lock()
 	for i := range nv {
 		w := &countWriter{}
-		// Bind takes s.mu itself (a viewer joins between access units).
-		if _, err := track.Bind(fakeBinding{id: fmt.Sprint(i), w: w}); err != nil {
+		sess := &session{id: fmt.Sprint(i), done: make(chan struct{})}
+		sess.connected.Store(true)
+		if _, err := (&viewerTrack{joinTrack: track, sess: sess}).Bind(fakeBinding{id: sess.id, w: w}); err != nil {
 			t.Fatal(err)
 		}
 		ws = append(ws, w)
-		sess := &session{id: fmt.Sprint(i), done: make(chan struct{})}
-		sess.connected.Store(true)
-		s.mu.Lock()
 		s.sessions[sess.id] = sess
-		s.mu.Unlock()
 	}
-	s.keyWait.Store(false) // the test's access units are P frames
-	t.Cleanup(func() {     // the fake sessions have no peer connection to close
+	s.mu.Unlock()
+	t.Cleanup(func() { // the fake sessions have no peer connection to close
 		s.mu.Lock()
 		clear(s.sessions)
 		s.mu.Unlock()
 	})
-	au := &pipeline.AU{Data: rtph264.AnnexB(rtph264.TestNAL(1, 6500))} // a 1.5 Mbit/s @ 30 fps P frame: 6 packets
 	t0 := time.Now()
+	// A keyframe first: nothing else reaches a new binding before one.
+	s.WriteAU(&pipeline.AU{Time: t0, Key: true, Data: rtph264.AnnexB(rtph264.TestNAL(pipeline.NALSPS, 20),
+		rtph264.TestNAL(pipeline.NALPPS, 6), rtph264.TestNAL(pipeline.NALIDR, 6500))})
+	au := &pipeline.AU{Data: rtph264.AnnexB(rtph264.TestNAL(1, 6500))} // a 1.5 Mbit/s @ 30 fps P frame: 6 packets
 	i := 0
 	return s, ws, func() {
 		i++

@@ -11,10 +11,16 @@
 // access unit once (RFC 6184, no allocation) and writes it to one shared
 // TrackLocalStaticRTP to which every viewer's sender is bound: N viewers
 // cost N SRTP encryptions, not N encodes. Nothing is encoded while nobody
-// watches (Wanted). Keyframes are asked of the pipeline when a viewer's
-// sender binds the track (and nothing is sent until that IDR, so a joining
-// viewer's first picture is a keyframe), on PLI/FIR, and every epoch after
-// a Cut starts with one.
+// watches (Wanted). Each viewer's binding of the track is gated (keyGate,
+// session.go): nothing reaches it before it has sent the first packet of
+// an IDR (SPS, PPS, IDR), so a joining viewer's first picture is a
+// keyframe, while the other viewers go on getting every frame. pion binds
+// when the answer is made, long before DTLS; writes to a binding whose
+// SRTP is not ready go nowhere, so the gate opens only on an IDR whose
+// first packet was actually sent. Keyframes are asked of the pipeline when
+// a viewer connects, for every frame a connected viewer waits, on PLI/FIR
+// (a viewer that lost its first keyframe on the way asks again), and every
+// epoch after a Cut starts with one.
 //
 // # Authorisation
 //

@@ -227,7 +227,6 @@ type Server struct {
 	viewers  atomic.Int32     // len(sessions) + opening
 	audits   agent.AuditQueue // session records being written
 	frameOut atomic.Uint64    // access units sent
-	keyWait  atomic.Bool      // a viewer joined: send nothing before the next IDR
 
 	// pipeline goroutine state (WriteAU)
 	pk *rtph264.Packetizer
@@ -400,22 +399,10 @@ func (s *Server) WriteAU(au *pipeline.AU) {
 	if s.track == nil {
 		return
 	}
-	if s.keyWait.Load() {
-		if !au.Key {
-			s.pipe.RequestKeyframe() // again, should the asked-for one be lost
-			return
-		}
-		s.keyWait.Store(false)
-	}
-	if _, err := s.pk.Packetize(au.Data, ts, s.track); err != nil {
+	if err := s.track.writeAU(s.pk, au, ts); err != nil {
 		s.log.Debug("live view: write", "err", err)
 	}
 	s.frameOut.Add(1)
-	for _, sess := range s.sessions {
-		if sess.connected.Load() {
-			sess.frames.Add(1)
-		}
-	}
 }
 
 // Cut implements pipeline.Output: called by the pipeline's Cut with the

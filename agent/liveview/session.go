@@ -15,11 +15,14 @@ import (
 
 	"github.com/jonboulle/clockwork"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/camnode/camnode/agent"
 	"github.com/camnode/camnode/agent/liveview/token"
+	"github.com/camnode/camnode/agent/pipeline"
+	"github.com/camnode/camnode/agent/rtph264"
 )
 
 // session is one viewer's peer connection.
@@ -190,7 +193,7 @@ func (s *Server) open(ctx context.Context, offer string, c *token.Claims, remote
 	if err != nil {
 		return nil, "", err
 	}
-	sender, err := pc.AddTrack(track)
+	sender, err := pc.AddTrack(&viewerTrack{joinTrack: track, sess: sess})
 	if err != nil {
 		return nil, "", fail(http.StatusBadRequest, "cannot send video to this offer: %v", err)
 	}
@@ -258,7 +261,6 @@ func (s *Server) open(ctx context.Context, offer string, c *token.Claims, remote
 		s.end(sess.id, "connection failed (viewer gone)") // failed before it was registered
 	}
 	go s.readRTCP(sender)
-	s.pipe.RequestKeyframe()
 	s.log.Info("live view session opened", "session", sess.id, "viewer", c.Subject, "role", c.Role,
 		"purpose", c.Purpose, "remote", remote)
 	return sess, pc.LocalDescription().SDP, nil
@@ -313,32 +315,137 @@ func (s *Server) trackFor(epoch uint64) (*joinTrack, error) {
 	return s.track, nil
 }
 
-// joinTrack is the shared track; it asks for a keyframe whenever a
-// viewer's sender binds it. pion reports a peer connection connected
-// before it starts its senders, so a keyframe asked for then can be
-// written before the new viewer is bound and never reach it.
+// joinTrack is the shared track every viewer's sender is bound to. Each
+// binding's write stream is wrapped in a keyGate, so that a joining
+// viewer's first picture is a keyframe.
 type joinTrack struct {
 	*webrtc.TrackLocalStaticRTP
 	s *Server
+	// The access unit being written (pipeline goroutine only, in WriteAU;
+	// the gates read them in the same call).
+	auKey   bool // it holds an IDR, preceded by SPS and PPS
+	auStart bool // the next packet written is its first
+}
+
+// WriteRTP implements rtph264.Writer: one packet of the access unit
+// being written, to every binding.
+func (t *joinTrack) WriteRTP(p *rtp.Packet) error {
+	err := t.TrackLocalStaticRTP.WriteRTP(p)
+	t.auStart = false
+	return err
+}
+
+// writeAU packetizes one access unit onto the track.
+func (t *joinTrack) writeAU(pk *rtph264.Packetizer, au *pipeline.AU, ts uint32) error {
+	t.auKey, t.auStart = au.Key, true
+	_, err := pk.Packetize(au.Data, ts, t)
+	return err
+}
+
+// errBareTrack: the shared track is bound through a viewerTrack only.
+var errBareTrack = errors.New("liveview: the shared track is bound through a session's viewerTrack")
+
+// Bind implements webrtc.TrackLocal: it refuses, so that no binding can
+// bypass the key gate.
+func (t *joinTrack) Bind(webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	return webrtc.RTPCodecParameters{}, errBareTrack
+}
+
+func (t *joinTrack) bind(c webrtc.TrackLocalContext, sess *session) (webrtc.RTPCodecParameters, error) {
+	// The gate starts closed as the binding is added (under the track's
+	// lock, which WriteRTP holds while it writes): nothing reaches the
+	// new binding before a keyframe.
+	return t.TrackLocalStaticRTP.Bind(gatedContext{TrackLocalContext: c,
+		g: &keyGate{next: c.WriteStream(), t: t, sess: sess}})
+}
+
+// viewerTrack is the shared track as one session's sender sees it (what
+// pc.AddTrack gets): its binding's gate knows the session.
+type viewerTrack struct {
+	*joinTrack
+	sess *session
 }
 
 // Bind implements webrtc.TrackLocal.
-func (t *joinTrack) Bind(c webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	// Bind and the key wait are one step under the server's lock, which
-	// WriteAU holds while it writes: otherwise a P frame written between
-	// the binding and the key wait would be the new viewer's first
-	// picture (seen under load in TestSessionMediaDeleteReplay). Lock
-	// order s.mu -> the track's own lock, as in WriteAU.
-	t.s.mu.Lock()
-	defer t.s.mu.Unlock()
-	p, err := t.TrackLocalStaticRTP.Bind(c)
-	if err == nil {
-		// Until the next IDR, nothing is sent: the viewer's first
-		// picture is a keyframe, not a P frame encoded meanwhile.
-		t.s.keyWait.Store(true)
-		t.s.pipe.RequestKeyframe()
+func (v *viewerTrack) Bind(c webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	return v.bind(c, v.sess)
+}
+
+// gatedContext is a binding's context with its write stream gated.
+type gatedContext struct {
+	webrtc.TrackLocalContext
+	g *keyGate
+}
+
+// WriteStream implements webrtc.TrackLocalContext.
+func (c gatedContext) WriteStream() webrtc.TrackLocalWriter { return c.g }
+
+// keyGate is one binding's write stream: it lets nothing through before
+// the binding has sent the first packet of a keyframe, then everything.
+//
+// pion binds the track when the answer is made (RTPSender.Send, in
+// SetLocalDescription), long before DTLS is done; until the sender's SRTP
+// session is ready, whatever is written to the binding goes nowhere and
+// the write returns 0 bytes and no error (srtpWriterFuture; likewise
+// between Bind and the sender's interceptor chain being set). So the
+// keyframe asked for at the binding, or on connecting, can be lost to a
+// viewer that then gets a P frame - or the tail of the IDR, if SRTP got
+// ready in its middle - as its first picture. Whether the first packet of
+// an IDR (its SPS) was sent is known only from that write: the gate opens
+// when it returned bytes.
+//
+// Its state is used by the pipeline goroutine only (WriteAU); it is set
+// up before the binding is added, under the track's lock.
+type keyGate struct {
+	next webrtc.TrackLocalWriter
+	t    *joinTrack
+	sess *session
+	open bool // the binding has sent a keyframe's first packet
+	pass bool // the access unit being written goes to this binding
+}
+
+// connected reports whether the binding's viewer is connected: keyframes
+// are asked for while it waits only then (one asked for before it can be
+// sent would be lost too, to every viewer's cost).
+func (g *keyGate) connected() bool { return g.sess.connected.Load() }
+
+// WriteRTP implements webrtc.TrackLocalWriter.
+func (g *keyGate) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	if g.t.auStart {
+		g.pass = g.open || g.t.auKey
+		if g.open {
+			g.sess.frames.Add(1)
+		}
+		if !g.pass && g.connected() {
+			g.t.s.pipe.RequestKeyframe() // (again: the one asked for may have been lost)
+		}
 	}
-	return p, err
+	if !g.pass {
+		return 0, nil
+	}
+	n, err := g.next.WriteRTP(h, payload)
+	if !g.open { // the first packet of a keyframe
+		if n > 0 {
+			g.open = true
+			g.sess.frames.Add(1)
+		} else {
+			g.pass = false // not sent: none of this access unit goes
+			if g.connected() {
+				g.t.s.pipe.RequestKeyframe()
+			}
+		}
+	}
+	return n, err
+}
+
+// Write implements webrtc.TrackLocalWriter; the track writes through
+// WriteRTP only.
+func (g *keyGate) Write(b []byte) (int, error) {
+	var p rtp.Packet
+	if err := p.Unmarshal(b); err != nil {
+		return 0, err
+	}
+	return g.WriteRTP(&p.Header, p.Payload)
 }
 
 // readRTCP drains the sender's RTCP (which also feeds the NACK responder
