@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"github.com/camnode/camnode/agent/pipeline"
@@ -106,5 +107,42 @@ func TestJoinFirstPictureIsKeyframe(t *testing.T) {
 	}
 	if got := w.sent[len(w.sent)-1]; got != 28 {
 		t.Fatalf("after its IDR the viewer got NAL types %v, want the P frame's FU-A last", w.sent)
+	}
+}
+
+// TestPLIKeyframe: a viewer that lost its keyframe on the way (or cannot
+// decode) sends PLI, as browsers do, and the node asks the pipeline for a
+// keyframe, which reaches the viewer.
+func TestPLIKeyframe(t *testing.T) {
+	k := newKeys(t)
+	s, _ := newServer(t, k, nil)
+	keys := &keyCounter{}
+	s.pipe.SetKeyframeSource(keys)
+	feedFrames(t, s, 320, 240)
+	r, _ := openSession(t, s, k.mint(t, time.Now(), 5*time.Minute), false)
+	ssrc := waitFor(t, r.ssrc, 10*time.Second, "track")
+	// The viewer got its first keyframe: its key gate is open and asks
+	// for nothing more, and the keyframe asked for on connecting was asked
+	// for before the node saw it connected (openSession waited for that).
+	first := waitFor(t, r.pkts, 10*time.Second, "the first packet")
+	if first.Payload[0]&0x1f != pipeline.NALSPS {
+		t.Fatalf("first packet is NAL type %d, want SPS", first.Payload[0]&0x1f)
+	}
+	asked := keys.n.Load()
+	drain(r.pkts)
+	if err := r.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil {
+		t.Fatal(err)
+	}
+	waitCond(t, 10*time.Second, "a keyframe asked for on PLI", func() bool { return keys.n.Load() > asked })
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case p := <-r.pkts:
+			if p.Payload[0]&0x1f == pipeline.NALSPS {
+				return
+			}
+		case <-deadline:
+			t.Fatal("no keyframe reached the viewer after its PLI")
+		}
 	}
 }

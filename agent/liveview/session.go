@@ -176,8 +176,11 @@ func (s *Server) open(ctx context.Context, offer string, c *token.Claims, remote
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
-			sess.connected.Store(true)
+			// The keyframe is asked for before the session counts as
+			// connected: from then on, its key gate asks for one for
+			// every frame it waits (TestPLIKeyframe relies on the order).
 			s.pipe.RequestKeyframe()
+			sess.connected.Store(true)
 		case webrtc.PeerConnectionStateFailed:
 			// ICE consent lost for iceDisconnected+iceFailed: the viewer
 			// vanished without DELETE. Free its slot.
