@@ -35,6 +35,12 @@ func TestCamctlAuditWitness(t *testing.T) {
 		return camctl(t.Context(), args...)
 	}
 	waitWatch(t, hub, "lobby-1", "online", "reception", " on ")
+	// Register the persistent session (subscription) before the records
+	// exist, so the broker queues them for it: otherwise they reach camctl
+	// only in the node's next resend round (30 s), a race with -timeout.
+	if out, err := camctl(t.Context(), append(append([]string{"audit"}, hub...), "-session", "w", "-n", "0", "-timeout", "1s", "lobby-1")...); err != nil {
+		t.Fatalf("camctl audit (registering the session): %v\n%s", err, out)
+	}
 	for _, mode := range []string{"off", "on"} {
 		if out, err := camctl(t.Context(), append(append([]string{"privacy"}, hub...), "-timeout", "15s", "-actor", "hub:test", "lobby-1", mode)...); err != nil {
 			t.Fatalf("privacy %s: %v\n%s", mode, err, out)
